@@ -1,1 +1,129 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's automation, with no dependencies so
+//! that it builds in seconds.
+//!
+//! - `ci`: installs what is missing, then runs every check CI runs.
+//! - `wasm`: builds the npm package into `sdk-wasm/dist`.
+//! - `bench-sdk`: the receiver SDK's benchmarks, native and in Node.
+
+mod install;
+mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use run::{Cmd, Failed};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "ci" => ci(),
+        "wasm" => install::wasm_tools().and_then(|()| wasm()),
+        "bench-sdk" => install::wasm_tools().and_then(|()| wasm()).and_then(|()| bench_sdk()),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | wasm | bench-sdk>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failed(what)) => {
+            eprintln!("xtask: {what}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/xtask sits two levels below the root")
+        .to_path_buf()
+}
+
+fn ci() -> Result<(), Failed> {
+    install::wasm_tools()?;
+    install::npm_packages()?;
+    install::chromium()?;
+    step("rustfmt", || Cmd::new("cargo").args(["fmt", "--all", "--check"]).run())?;
+    step("clippy", || {
+        Cmd::new("cargo")
+            .args(["clippy", "--workspace", "--all-targets", "--all-features"])
+            .args(["--", "-D", "warnings"])
+            .run()?;
+        Cmd::new("cargo")
+            .args(["clippy", "-p", "selki-webhooks", "-p", "selki-webhooks-wasm"])
+            .args(["--target", WASM_TARGET, "--", "-D", "warnings"])
+            .run()
+    })?;
+    step("rust tests", || {
+        Cmd::new("cargo")
+            .args(["test", "--workspace", "--all-features"])
+            .run()
+    })?;
+    step("wasm package", wasm)?;
+    step("node tests", || {
+        Cmd::new("node")
+            .args(["--test", "--test-reporter=spec", "test/"])
+            .dir(root().join("sdk-wasm"))
+            .run()
+    })?;
+    step("buf lint", || {
+        Cmd::new(root().join("node_modules/.bin/buf"))
+            .arg("lint")
+            .run()
+    })?;
+    eprintln!("xtask: every check passed");
+    Ok(())
+}
+
+/// cargo build → wasm-bindgen (Node and web flavours) → wasm-opt.
+fn wasm() -> Result<(), Failed> {
+    Cmd::new("cargo")
+        .args(["build", "-p", "selki-webhooks-wasm", "--target", WASM_TARGET])
+        .args(["--profile", "wasm"])
+        .run()?;
+    let module = root().join("target/wasm32-unknown-unknown/wasm/selki_webhooks_wasm.wasm");
+    let dist = root().join("sdk-wasm/dist");
+    for (flavour, target, package_type) in [("node", "nodejs", "commonjs"), ("web", "web", "module")] {
+        let out = dist.join(flavour);
+        Cmd::new("wasm-bindgen")
+            .arg(&module)
+            .args(["--target", target, "--no-typescript", "--out-dir"])
+            .arg(&out)
+            .run()?;
+        // The package is CommonJS; the web flavour's .js files are ES modules.
+        std::fs::write(out.join("package.json"), format!("{{\"type\":\"{package_type}\"}}\n"))
+            .map_err(|e| Failed(format!("writing {}: {e}", out.display())))?;
+        let wasm = out.join("selki_webhooks_wasm_bg.wasm");
+        Cmd::new(root().join("node_modules/.bin/wasm-opt"))
+            .args(["-O3", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
+            .args(["--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types"])
+            .args(["--enable-multivalue"])
+            .arg(&wasm)
+            .arg("-o")
+            .arg(&wasm)
+            .run()?;
+    }
+    Ok(())
+}
+
+fn bench_sdk() -> Result<(), Failed> {
+    Cmd::new("cargo")
+        .args(["bench", "-p", "selki-webhooks", "--bench", "verify"])
+        .run()?;
+    Cmd::new("node")
+        .arg("bench/verify.mjs")
+        .dir(root().join("sdk-wasm"))
+        .run()
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<(), Failed>) -> Result<(), Failed> {
+    eprintln!("\nxtask: ── {name} ──");
+    let started = std::time::Instant::now();
+    f().map_err(|Failed(why)| Failed(format!("{name} failed: {why}")))?;
+    eprintln!("xtask: {name} done in {:.0?}", started.elapsed());
+    Ok(())
+}

@@ -1,0 +1,143 @@
+// Hand-written types for @selki/webhooks. The test suite type-checks every
+// payload that verify() returns for the shared vectors against these types.
+
+/** Data of PHISHING_EMAIL_SENT, _OPENED, _CLICKED and _REPORTED. */
+export interface PhishingEmailData {
+  campaignId: string;
+  email: string;
+}
+
+/** Data of PHISHING_EMAIL_ERROR. */
+export interface PhishingEmailErrorData {
+  campaignId: string;
+  email: string;
+  /** What went wrong. */
+  error: string;
+}
+
+export type RiskLevel = "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+
+/** "EMPLOYEES", or a category this version does not know yet. */
+export type ThreatCategory = "EMPLOYEES" | (string & {});
+
+/** Data of THREATS_NEW_THREAT. */
+export interface NewThreatData {
+  id: string;
+  category: ThreatCategory;
+  riskLevel: RiskLevel;
+  url: string;
+  username: string;
+  email: string;
+}
+
+interface EventOf<S extends string, D> {
+  /** When the event happened, RFC 3339 in UTC. */
+  timestamp: string;
+  subscription: S;
+  data: D;
+}
+
+export type PhishingEmailSentEvent = EventOf<"PHISHING_EMAIL_SENT", PhishingEmailData>;
+export type PhishingEmailOpenedEvent = EventOf<"PHISHING_EMAIL_OPENED", PhishingEmailData>;
+export type PhishingEmailClickedEvent = EventOf<"PHISHING_EMAIL_CLICKED", PhishingEmailData>;
+export type PhishingEmailReportedEvent = EventOf<"PHISHING_EMAIL_REPORTED", PhishingEmailData>;
+export type PhishingEmailErrorEvent = EventOf<"PHISHING_EMAIL_ERROR", PhishingEmailErrorData>;
+export type ThreatsNewThreatEvent = EventOf<"THREATS_NEW_THREAT", NewThreatData>;
+
+/** The events this version knows, discriminated on `subscription`. */
+export type KnownWebhookEvent =
+  | PhishingEmailSentEvent
+  | PhishingEmailOpenedEvent
+  | PhishingEmailClickedEvent
+  | PhishingEmailReportedEvent
+  | PhishingEmailErrorEvent
+  | ThreatsNewThreatEvent;
+
+/** Every `subscription` this version knows. */
+export type EventType = KnownWebhookEvent["subscription"];
+
+/**
+ * What verify() returns: switch on `subscription` and `data` narrows to the
+ * type's data.
+ *
+ * Events of a type newer than this package are returned too, with their
+ * data as sent: keep a `default:` branch. TypeScript cannot type "any string
+ * except the known ones" without spoiling the narrowing of the known cases,
+ * so there the event is typed `never`; assign it to `UnknownWebhookEvent`:
+ *
+ *     default: { const unknown: UnknownWebhookEvent = event; log(unknown.subscription); }
+ */
+export type WebhookEvent = KnownWebhookEvent;
+
+/** An event of a type newer than this package, with its raw data. */
+export interface UnknownWebhookEvent {
+  timestamp: string;
+  subscription: string;
+  data: unknown;
+}
+
+export type VerificationErrorCode =
+  | "MISSING_HEADER"
+  | "INVALID_TIMESTAMP"
+  | "TIMESTAMP_TOO_OLD"
+  | "TIMESTAMP_TOO_NEW"
+  | "NO_SUPPORTED_SIGNATURE"
+  | "EMPTY_SIGNATURE"
+  | "INVALID_SIGNATURE_ENCODING"
+  | "INVALID_SIGNATURE_LENGTH"
+  | "SIGNATURE_MISMATCH"
+  | "EMPTY_BODY"
+  | "INVALID_JSON"
+  | "INVALID_EVENT";
+
+export type SecretErrorCode =
+  | "SECRET_MISSING_PREFIX"
+  | "SECRET_INVALID_BASE64"
+  | "SECRET_INVALID_LENGTH";
+
+/** Thrown by verify*(): `name` is "WebhookVerificationError". */
+export interface WebhookVerificationError extends Error {
+  name: "WebhookVerificationError";
+  code: VerificationErrorCode;
+}
+
+/** Thrown by the constructor for a malformed secret. */
+export interface WebhookSecretError extends Error {
+  name: "WebhookSecretError";
+  code: SecretErrorCode;
+}
+
+/** The raw request body. Prefer bytes: a re-encoded string may differ. */
+export type Payload = Uint8Array | ArrayBuffer | string;
+
+/**
+ * A WHATWG `Headers` (fetch, edge runtimes) or a plain object such as
+ * Node's `req.headers`. Names match case-insensitively.
+ */
+export type WebhookHeaders =
+  | { get(name: string): string | null }
+  | Record<string, string | string[] | undefined>;
+
+export interface WebhookOptions {
+  /** How far the timestamp may be from now, either way. Default 300. */
+  toleranceSeconds?: number;
+}
+
+export class Webhook {
+  /** @throws {WebhookSecretError} unless `secret` is "whsec_" + base64 of 24..=64 bytes. */
+  constructor(secret: string, options?: WebhookOptions);
+  /**
+   * Checks the signature and the timestamp (against `Date.now()`), then
+   * returns the typed event.
+   * @throws {WebhookVerificationError}
+   */
+  verify(payload: Payload, headers: WebhookHeaders): WebhookEvent;
+  /** As verify(), as of `now` (a Date or Unix seconds). */
+  verifyAt(payload: Payload, headers: WebhookHeaders, now: Date | number): WebhookEvent;
+  /** Checks the signature only: for replaying stored deliveries, never for live traffic. */
+  verifyIgnoringTimestamp(payload: Payload, headers: WebhookHeaders): WebhookEvent;
+  /** One "v1,<base64>" signature entry, for tests and senders. */
+  sign(msgId: string, timestamp: Date | number, payload: Payload): string;
+  /** Releases the WebAssembly memory now rather than at garbage collection. */
+  free(): void;
+}

@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { test } from "node:test";
+
+import { Webhook } from "@selki/webhooks";
+import { cases } from "./fixtures.mjs";
+import { bodyBytes, runAll } from "./vectors.mjs";
+
+const require = createRequire(import.meta.url);
+
+test("every shared vector verifies or fails as expected, for every payload and headers form", () => {
+  assert.ok(cases.length >= 30);
+  assert.deepEqual(runAll(Webhook, cases), []);
+});
+
+test("sign reproduces every signature Python computed", () => {
+  let checked = 0;
+  for (const c of cases.filter((c) => c.sign)) {
+    const wh = new Webhook(c.secret);
+    assert.equal(wh.sign(c.sign.id, c.sign.timestamp, bodyBytes(c)), c.sign.signature, c.name);
+    assert.equal(
+      wh.sign(c.sign.id, new Date(c.sign.timestamp * 1000), bodyBytes(c)),
+      c.sign.signature,
+      c.name,
+    );
+    checked += 1;
+  }
+  assert.ok(checked >= 30, `only ${checked} signatures checked`);
+});
+
+test("require() and import give the same working class", () => {
+  const cjs = require("@selki/webhooks");
+  assert.equal(cjs.Webhook, Webhook);
+});
+
+test("errors carry a stable name and code", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  assert.throws(
+    () => wh.verifyAt("{}", { "webhook-id": "evt_1", "webhook-timestamp": "1" }, 1),
+    { name: "WebhookVerificationError", code: "MISSING_HEADER", message: /webhook-signature/ },
+  );
+  assert.throws(() => new Webhook("hunter2"), {
+    name: "WebhookSecretError",
+    code: "SECRET_MISSING_PREFIX",
+  });
+});
+
+test("a secret never appears in an error message", () => {
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2La";
+  assert.throws(() => new Webhook(secret), (e) => !e.message.includes("MfKQ9r8G"));
+});
+
+test("wrong argument types are TypeErrors that say what is expected", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  assert.throws(() => wh.verify(42, {}), { name: "TypeError", message: /raw body/ });
+  assert.throws(() => wh.verify("{}", "webhook-id: x"), { name: "TypeError" });
+  assert.throws(() => new Webhook(undefined), { name: "TypeError" });
+  assert.throws(() => new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { toleranceSeconds: -1 }), {
+    name: "TypeError",
+  });
+});
+
+test("verify uses the current time and the configured tolerance", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { toleranceSeconds: 60 });
+  const body = JSON.stringify({
+    timestamp: new Date().toISOString(),
+    subscription: "PHISHING_EMAIL_SENT",
+    data: { campaignId: "c", email: "e@x.io" },
+  });
+  const headersAt = (ts) => ({
+    "webhook-id": "evt_1",
+    "webhook-timestamp": String(ts),
+    "webhook-signature": wh.sign("evt_1", ts, body),
+  });
+  const now = Math.floor(Date.now() / 1000);
+  assert.equal(wh.verify(body, headersAt(now - 30)).subscription, "PHISHING_EMAIL_SENT");
+  assert.throws(() => wh.verify(body, headersAt(now - 120)), { code: "TIMESTAMP_TOO_OLD" });
+  assert.equal(wh.verifyIgnoringTimestamp(body, headersAt(now - 120)).data.campaignId, "c");
+});
+
+test("a repeated signature header given as an array is joined", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  const body = new TextEncoder().encode(
+    '{"timestamp":"2025-08-07T10:01:42Z","subscription":"PHISHING_EMAIL_OPENED","data":{"campaignId":"c","email":"e"}}',
+  );
+  const good = wh.sign("evt_1", 100, body);
+  const headers = { "webhook-id": "evt_1", "webhook-timestamp": "100", "webhook-signature": ["v1,AAAA", good] };
+  assert.equal(wh.verifyAt(body.buffer, headers, 100).subscription, "PHISHING_EMAIL_OPENED");
+});
