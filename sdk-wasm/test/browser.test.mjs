@@ -63,15 +63,21 @@ test("the web build verifies every shared vector in headless Chromium", async (t
       `--user-data-dir=${profile}`,
       `http://127.0.0.1:${server.address().port}/test/browser/index.html`,
     ],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    // Its own process group, so that its helper processes die with it.
+    { stdio: ["ignore", "ignore", "pipe"], detached: true },
   );
   let stderr = "";
   browser.stderr.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise((resolve) => browser.on("exit", resolve));
   t.after(async () => {
-    browser.kill("SIGKILL");
+    try {
+      process.kill(-browser.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
     await exited;
-    rmSync(profile, { recursive: true, force: true });
+    // Helpers may still be flushing into the profile for a moment.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10 });
   });
 
   const outcome = await Promise.race([

@@ -16,6 +16,5 @@ pub mod v1 {
 
     /// The encoded `FileDescriptorSet` of every Selki proto, for gRPC server
     /// reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        tonic::include_file_descriptor_set!("selki_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("selki_descriptor");
 }

@@ -1,13 +1,11 @@
 //! The typed body of a delivery:
 //! `{"timestamp": "<RFC 3339>", "subscription": "<EVENT TYPE>", "data": {…}}`.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::{OffsetDateTime, UtcOffset};
 
 /// One webhook event: when it happened and what happened.
@@ -182,23 +180,6 @@ impl EventData {
         }
     }
 
-    fn parse(subscription: &str, data: &RawValue) -> serde_json::Result<Self> {
-        let Ok(known) = subscription.parse::<EventType>() else {
-            return Ok(Self::Unknown(UnknownEvent {
-                subscription: subscription.to_owned(),
-                data: from_raw(data)?,
-            }));
-        };
-        Ok(match known {
-            EventType::PhishingEmailSent => Self::PhishingEmailSent(from_raw(data)?),
-            EventType::PhishingEmailOpened => Self::PhishingEmailOpened(from_raw(data)?),
-            EventType::PhishingEmailClicked => Self::PhishingEmailClicked(from_raw(data)?),
-            EventType::PhishingEmailReported => Self::PhishingEmailReported(from_raw(data)?),
-            EventType::PhishingEmailError => Self::PhishingEmailError(from_raw(data)?),
-            EventType::ThreatsNewThreat => Self::ThreatsNewThreat(from_raw(data)?),
-        })
-    }
-
     fn serialize_data<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Self::PhishingEmailSent(d)
@@ -210,10 +191,6 @@ impl EventData {
             Self::Unknown(u) => u.data.serialize(serializer),
         }
     }
-}
-
-fn from_raw<T: DeserializeOwned>(raw: &RawValue) -> serde_json::Result<T> {
-    serde_json::from_str(raw.get())
 }
 
 impl From<String> for ThreatCategory {
@@ -234,15 +211,99 @@ impl From<ThreatCategory> for String {
     }
 }
 
-/// The body as it is on the wire; `data` is parsed once the type is known.
+/// Reads the wire form in one pass: when `subscription` comes before
+/// `data`, as Selki writes it, `data` is parsed straight into its type.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor)
+    }
+}
+
 #[derive(Deserialize)]
-struct WireIn<'a> {
-    #[serde(with = "time::serde::rfc3339")]
-    timestamp: OffsetDateTime,
-    #[serde(borrow)]
-    subscription: Cow<'a, str>,
-    #[serde(borrow)]
-    data: &'a RawValue,
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Field {
+    Timestamp,
+    Subscription,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Rfc3339(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with timestamp, subscription and data")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
+        let (mut timestamp, mut subscription, mut data, mut early_data) = (None, None, None, None);
+        while let Some(field) = map.next_key::<Field>()? {
+            match field {
+                Field::Timestamp => timestamp = Some(map.next_value::<Rfc3339>()?.0),
+                Field::Subscription => subscription = Some(map.next_value::<String>()?),
+                Field::Data => match &subscription {
+                    Some(name) => data = Some(map.next_value_seed(DataOf(name))?),
+                    // `data` first: keep it as a value and type it at the end.
+                    None => early_data = Some(map.next_value::<serde_json::Value>()?),
+                },
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
+        let subscription = subscription.ok_or_else(|| de::Error::missing_field("subscription"))?;
+        let data = match (data, early_data) {
+            (Some(data), _) => data,
+            (None, Some(value)) => DataOf(&subscription)
+                .deserialize(value)
+                .map_err(de::Error::custom)?,
+            (None, None) => return Err(de::Error::missing_field("data")),
+        };
+        Ok(Event { timestamp, data })
+    }
+}
+
+/// Deserialises `data` as the type `subscription` names.
+struct DataOf<'s>(&'s str);
+
+impl<'de> DeserializeSeed<'de> for DataOf<'_> {
+    type Value = EventData;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventData, D::Error> {
+        let Ok(known) = self.0.parse::<EventType>() else {
+            return Ok(EventData::Unknown(UnknownEvent {
+                subscription: self.0.to_owned(),
+                data: serde_json::Value::deserialize(d)?,
+            }));
+        };
+        Ok(match known {
+            EventType::PhishingEmailSent => {
+                EventData::PhishingEmailSent(Deserialize::deserialize(d)?)
+            }
+            EventType::PhishingEmailOpened => {
+                EventData::PhishingEmailOpened(Deserialize::deserialize(d)?)
+            }
+            EventType::PhishingEmailClicked => {
+                EventData::PhishingEmailClicked(Deserialize::deserialize(d)?)
+            }
+            EventType::PhishingEmailReported => {
+                EventData::PhishingEmailReported(Deserialize::deserialize(d)?)
+            }
+            EventType::PhishingEmailError => {
+                EventData::PhishingEmailError(Deserialize::deserialize(d)?)
+            }
+            EventType::ThreatsNewThreat => {
+                EventData::ThreatsNewThreat(Deserialize::deserialize(d)?)
+            }
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -254,28 +315,30 @@ struct WireOut<'a> {
     data: &'a EventData,
 }
 
+/// The wire form, with the timestamp in UTC.
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireOut {
+            timestamp: self.timestamp.to_offset(UtcOffset::UTC),
+            subscription: self.data.subscription(),
+            data: &self.data,
+        }
+        .serialize(serializer)
+    }
+}
+
 impl Event {
     /// Parses a body. Call this only on a verified body: [`crate::Webhook`]
     /// does, and it is public for senders' and tests' use.
     pub fn from_json(body: &[u8]) -> Result<Self, EventError> {
-        let wire: WireIn<'_> = serde_json::from_slice(body).map_err(classify)?;
-        let data = EventData::parse(&wire.subscription, wire.data).map_err(classify)?;
-        Ok(Self {
-            timestamp: wire.timestamp,
-            data,
-        })
+        serde_json::from_slice(body).map_err(classify)
     }
 
     /// The body the sender posts, with the timestamp in UTC.
     ///
     /// Fails only for a timestamp RFC 3339 cannot write (a year before 0).
     pub fn to_json(&self) -> Result<String, EventError> {
-        let wire = WireOut {
-            timestamp: self.timestamp.to_offset(UtcOffset::UTC),
-            subscription: self.data.subscription(),
-            data: &self.data,
-        };
-        serde_json::to_string(&wire).map_err(|err| EventError::Unwritable(err.to_string()))
+        serde_json::to_string(self).map_err(|err| EventError::Unwritable(err.to_string()))
     }
 }
 

@@ -75,10 +75,7 @@ impl<T: HeaderSource + ?Sized> HeaderSource for &T {
     }
 }
 
-fn find<'a, K, V>(
-    mut pairs: impl Iterator<Item = (&'a K, &'a V)>,
-    name: &str,
-) -> Option<&'a str>
+fn find<'a, K, V>(mut pairs: impl Iterator<Item = (&'a K, &'a V)>, name: &str) -> Option<&'a str>
 where
     K: AsRef<str> + 'a + ?Sized,
     V: AsRef<str> + 'a + ?Sized,

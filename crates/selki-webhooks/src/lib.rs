@@ -44,5 +44,5 @@ pub use event::{
 };
 pub use headers::{DeliveryHeaders, HeaderSource, VERIFY_HEADER_NAMES, name};
 pub use secret::{MAX_SECRET_BYTES, MIN_SECRET_BYTES, SECRET_PREFIX, Secret, SecretError};
-pub use verify::{DEFAULT_TOLERANCE, VerifyError, Webhook};
 pub use time::OffsetDateTime;
+pub use verify::{DEFAULT_TOLERANCE, VerifyError, Webhook};

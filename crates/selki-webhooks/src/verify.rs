@@ -11,10 +11,19 @@ use crate::{clock, signature};
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 /// A verifier (and signer) for one webhook's secret.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Webhook {
-    secret: Secret,
+    key: signature::Keyed,
     tolerance_secs: i64,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("secret", &"<redacted>")
+            .field("tolerance_secs", &self.tolerance_secs)
+            .finish()
+    }
 }
 
 /// Why a delivery was refused. Each kind has a stable [`code`](Self::code).
@@ -25,9 +34,13 @@ pub enum VerifyError {
     MissingHeader { name: &'static str },
     #[error("the timestamp header is not a whole number of Unix seconds")]
     InvalidTimestamp,
-    #[error("the timestamp is {age_secs} s in the past, beyond the tolerance: a stale or replayed delivery, or a wrong clock")]
+    #[error(
+        "the timestamp is {age_secs} s in the past, beyond the tolerance: a stale or replayed delivery, or a wrong clock"
+    )]
     TimestampTooOld { age_secs: i64 },
-    #[error("the timestamp is {ahead_secs} s in the future, beyond the tolerance: check the receiver's clock")]
+    #[error(
+        "the timestamp is {ahead_secs} s in the future, beyond the tolerance: check the receiver's clock"
+    )]
     TimestampTooNew { ahead_secs: i64 },
     #[error("the signature header has no `v1,` entry")]
     NoSupportedSignature,
@@ -37,7 +50,9 @@ pub enum VerifyError {
     InvalidSignatureEncoding,
     #[error("a `v1,` signature entry decodes to {len} bytes; HMAC-SHA256 gives 32")]
     InvalidSignatureLength { len: usize },
-    #[error("no signature matches: check the secret, and verify the raw body bytes as received, not a re-serialised JSON object")]
+    #[error(
+        "no signature matches: check the secret, and verify the raw body bytes as received, not a re-serialised JSON object"
+    )]
     SignatureMismatch,
     #[error("the body is empty: read the raw body before any JSON body parser consumes it")]
     EmptyBody,
@@ -92,7 +107,7 @@ impl Webhook {
     /// A verifier for an already parsed secret.
     pub fn from_secret(secret: Secret) -> Self {
         Self {
-            secret,
+            key: signature::Keyed::new(secret.key()),
             tolerance_secs: DEFAULT_TOLERANCE.as_secs() as i64,
         }
     }
@@ -105,7 +120,7 @@ impl Webhook {
 
     /// One `v1,<base64>` signature entry for a message.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        signature::encode(&signature::tag(self.secret.key(), msg_id, timestamp, body))
+        signature::encode(&signature::tag(&self.key, msg_id, timestamp, body))
     }
 
     /// Verifies a delivery against the system clock, then parses it.
@@ -154,7 +169,7 @@ impl Webhook {
         if body.is_empty() {
             return Err(VerifyError::EmptyBody);
         }
-        let expected = signature::tag(self.secret.key(), received.id, timestamp, body);
+        let expected = signature::tag(&self.key, received.id, timestamp, body);
         signature::check_list(received.signature, &expected)
     }
 
@@ -180,7 +195,9 @@ fn read_headers<H: HeaderSource + ?Sized>(headers: &H) -> Result<Received<'_>, V
             name: HEADER_SETS[0].id,
         })?;
     let HeaderSet {
-        timestamp, signature, ..
+        timestamp,
+        signature,
+        ..
     } = *set;
     let missing = |name| VerifyError::MissingHeader { name };
     Ok(Received {

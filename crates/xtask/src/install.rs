@@ -13,7 +13,9 @@ pub(crate) fn wasm_tools() -> Result<(), Failed> {
         .output()
         .unwrap_or_default();
     if !installed.lines().any(|t| t.trim() == WASM_TARGET) {
-        Cmd::new("rustup").args(["target", "add", WASM_TARGET]).run()?;
+        Cmd::new("rustup")
+            .args(["target", "add", WASM_TARGET])
+            .run()?;
     }
     let want = locked_version("wasm-bindgen")?;
     let have = Cmd::new("wasm-bindgen").arg("--version").output();
@@ -21,7 +23,14 @@ pub(crate) fn wasm_tools() -> Result<(), Failed> {
         // Not --locked: a dependency in the CLI's lock file is missing from
         // the registry. --debug installs in a third of the time.
         Cmd::new("cargo")
-            .args(["install", "wasm-bindgen-cli", "--debug", "--force", "--version", &want])
+            .args([
+                "install",
+                "wasm-bindgen-cli",
+                "--debug",
+                "--force",
+                "--version",
+                &want,
+            ])
             .run()?;
     }
     Ok(())
@@ -46,7 +55,13 @@ pub(crate) fn chromium() -> Result<(), Failed> {
     }
     Cmd::new("apt-get").args(["update", "-qq"]).run()?;
     Cmd::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "chromium",
+        ])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .run()
 }

@@ -20,7 +20,9 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "wasm" => install::wasm_tools().and_then(|()| wasm()),
-        "bench-sdk" => install::wasm_tools().and_then(|()| wasm()).and_then(|()| bench_sdk()),
+        "bench-sdk" => install::wasm_tools()
+            .and_then(|()| wasm())
+            .and_then(|()| bench_sdk()),
         _ => {
             eprintln!("usage: cargo xtask <ci | wasm | bench-sdk>");
             return ExitCode::from(2);
@@ -47,14 +49,22 @@ fn ci() -> Result<(), Failed> {
     install::wasm_tools()?;
     install::npm_packages()?;
     install::chromium()?;
-    step("rustfmt", || Cmd::new("cargo").args(["fmt", "--all", "--check"]).run())?;
+    step("rustfmt", || {
+        Cmd::new("cargo").args(["fmt", "--all", "--check"]).run()
+    })?;
     step("clippy", || {
         Cmd::new("cargo")
             .args(["clippy", "--workspace", "--all-targets", "--all-features"])
             .args(["--", "-D", "warnings"])
             .run()?;
         Cmd::new("cargo")
-            .args(["clippy", "-p", "selki-webhooks", "-p", "selki-webhooks-wasm"])
+            .args([
+                "clippy",
+                "-p",
+                "selki-webhooks",
+                "-p",
+                "selki-webhooks-wasm",
+            ])
             .args(["--target", WASM_TARGET, "--", "-D", "warnings"])
             .run()
     })?;
@@ -82,12 +92,20 @@ fn ci() -> Result<(), Failed> {
 /// cargo build → wasm-bindgen (Node and web flavours) → wasm-opt.
 fn wasm() -> Result<(), Failed> {
     Cmd::new("cargo")
-        .args(["build", "-p", "selki-webhooks-wasm", "--target", WASM_TARGET])
+        .args([
+            "build",
+            "-p",
+            "selki-webhooks-wasm",
+            "--target",
+            WASM_TARGET,
+        ])
         .args(["--profile", "wasm"])
         .run()?;
     let module = root().join("target/wasm32-unknown-unknown/wasm/selki_webhooks_wasm.wasm");
     let dist = root().join("sdk-wasm/dist");
-    for (flavour, target, package_type) in [("node", "nodejs", "commonjs"), ("web", "web", "module")] {
+    for (flavour, target, package_type) in
+        [("node", "nodejs", "commonjs"), ("web", "web", "module")]
+    {
         let out = dist.join(flavour);
         Cmd::new("wasm-bindgen")
             .arg(&module)
@@ -95,12 +113,23 @@ fn wasm() -> Result<(), Failed> {
             .arg(&out)
             .run()?;
         // The package is CommonJS; the web flavour's .js files are ES modules.
-        std::fs::write(out.join("package.json"), format!("{{\"type\":\"{package_type}\"}}\n"))
-            .map_err(|e| Failed(format!("writing {}: {e}", out.display())))?;
+        std::fs::write(
+            out.join("package.json"),
+            format!("{{\"type\":\"{package_type}\"}}\n"),
+        )
+        .map_err(|e| Failed(format!("writing {}: {e}", out.display())))?;
         let wasm = out.join("selki_webhooks_wasm_bg.wasm");
         Cmd::new(root().join("node_modules/.bin/wasm-opt"))
-            .args(["-O3", "--enable-bulk-memory", "--enable-nontrapping-float-to-int"])
-            .args(["--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types"])
+            .args([
+                "-Os",
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+            ])
+            .args([
+                "--enable-sign-ext",
+                "--enable-mutable-globals",
+                "--enable-reference-types",
+            ])
             .args(["--enable-multivalue"])
             .arg(&wasm)
             .arg("-o")

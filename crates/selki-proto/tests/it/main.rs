@@ -27,12 +27,30 @@ fn a_submission_round_trips_through_the_protobuf_encoding() {
 #[test]
 fn event_type_names_are_the_wire_names_with_a_prefix() {
     for (proto, wire) in [
-        (EventType::PhishingEmailSent, selki_webhooks::EventType::PhishingEmailSent),
-        (EventType::PhishingEmailOpened, selki_webhooks::EventType::PhishingEmailOpened),
-        (EventType::PhishingEmailClicked, selki_webhooks::EventType::PhishingEmailClicked),
-        (EventType::PhishingEmailReported, selki_webhooks::EventType::PhishingEmailReported),
-        (EventType::PhishingEmailError, selki_webhooks::EventType::PhishingEmailError),
-        (EventType::ThreatsNewThreat, selki_webhooks::EventType::ThreatsNewThreat),
+        (
+            EventType::PhishingEmailSent,
+            selki_webhooks::EventType::PhishingEmailSent,
+        ),
+        (
+            EventType::PhishingEmailOpened,
+            selki_webhooks::EventType::PhishingEmailOpened,
+        ),
+        (
+            EventType::PhishingEmailClicked,
+            selki_webhooks::EventType::PhishingEmailClicked,
+        ),
+        (
+            EventType::PhishingEmailReported,
+            selki_webhooks::EventType::PhishingEmailReported,
+        ),
+        (
+            EventType::PhishingEmailError,
+            selki_webhooks::EventType::PhishingEmailError,
+        ),
+        (
+            EventType::ThreatsNewThreat,
+            selki_webhooks::EventType::ThreatsNewThreat,
+        ),
     ] {
         assert_eq!(proto.as_str_name(), format!("EVENT_TYPE_{wire}"));
     }
@@ -47,6 +65,12 @@ fn the_descriptor_set_describes_both_services_for_reflection() {
         .iter()
         .flat_map(|f| f.service.iter().map(|s| s.name().to_owned()))
         .collect();
-    assert!(services.contains(&"EventService".to_owned()), "{services:?}");
-    assert!(services.contains(&"WebhookService".to_owned()), "{services:?}");
+    assert!(
+        services.contains(&"EventService".to_owned()),
+        "{services:?}"
+    );
+    assert!(
+        services.contains(&"WebhookService".to_owned()),
+        "{services:?}"
+    );
 }

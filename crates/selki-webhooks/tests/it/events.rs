@@ -100,7 +100,10 @@ fn field_names_on_the_wire_are_camel_case() {
             "data":{"campaignId":"c","email":"e","error":"x"}}"#,
     );
     let json = event.to_json().expect("writes");
-    assert!(json.contains(r#""data":{"campaignId":"c","email":"e","error":"x"}"#), "{json}");
+    assert!(
+        json.contains(r#""data":{"campaignId":"c","email":"e","error":"x"}"#),
+        "{json}"
+    );
 }
 
 #[test]
@@ -111,4 +114,37 @@ fn a_timestamp_with_an_offset_is_written_back_in_utc() {
     );
     let json = event.to_json().expect("writes");
     assert!(json.contains("2025-08-07T10:01:42Z"), "{json}");
+}
+
+#[test]
+fn data_before_subscription_is_typed_all_the_same() {
+    let event = parse(
+        r#"{"data":{"campaignId":"c","email":"e"},"subscription":"PHISHING_EMAIL_REPORTED",
+            "timestamp":"2025-08-07T10:01:42Z","extra":[1,{"x":null}]}"#,
+    );
+    assert_eq!(event.data.event_type(), Some(EventType::PhishingEmailReported));
+    let wrong = br#"{"data":{"email":"e"},"subscription":"PHISHING_EMAIL_REPORTED","timestamp":"2025-08-07T10:01:42Z"}"#;
+    assert!(matches!(
+        Event::from_json(wrong),
+        Err(selki_webhooks::EventError::Shape(_))
+    ));
+}
+
+#[test]
+fn bodies_that_are_not_event_objects_say_which_problem_they_have() {
+    use selki_webhooks::EventError::{NotJson, Shape};
+    let check = |body: &str, json_ok: bool| {
+        let err = Event::from_json(body.as_bytes()).expect_err(body);
+        assert!(
+            matches!((&err, json_ok), (Shape(_), true) | (NotJson(_), false)),
+            "{body}: {err}"
+        );
+    };
+    check("[1,2]", true);
+    check("\"PHISHING_EMAIL_SENT\"", true);
+    check("{}", true);
+    check(r#"{"timestamp":"2025-08-07T10:01:42Z","subscription":7,"data":{}}"#, true);
+    check("{", false);
+    check("{\"timestamp\":", false);
+    check("nul", false);
 }

@@ -117,14 +117,24 @@ fn verify_reads_the_system_clock_so_a_fresh_delivery_passes_and_an_old_one_fails
     ];
     assert!(wh.verify(BODY, &fresh).is_ok());
     let stale = delivery(&wh);
-    assert_eq!(wh.verify(BODY, &stale).map_err(|e| e.code()), Err("TIMESTAMP_TOO_OLD"));
+    assert_eq!(
+        wh.verify(BODY, &stale).map_err(|e| e.code()),
+        Err("TIMESTAMP_TOO_OLD")
+    );
 }
 
 #[test]
 fn every_error_message_names_the_problem_without_echoing_the_secret() {
     let wh = Webhook::new(SECRET).expect("secret");
-    let missing = wh.verify_at(BODY, &[("webhook-id", "evt_1")], NOW).expect_err("missing");
-    assert_eq!(missing, VerifyError::MissingHeader { name: "webhook-timestamp" });
+    let missing = wh
+        .verify_at(BODY, &[("webhook-id", "evt_1")], NOW)
+        .expect_err("missing");
+    assert_eq!(
+        missing,
+        VerifyError::MissingHeader {
+            name: "webhook-timestamp"
+        }
+    );
     assert!(missing.to_string().contains("webhook-timestamp"));
     let mismatch = VerifyError::SignatureMismatch.to_string();
     assert!(mismatch.contains("raw body"), "{mismatch}");
