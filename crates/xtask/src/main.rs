@@ -119,18 +119,11 @@ fn wasm() -> Result<(), Failed> {
         )
         .map_err(|e| Failed(format!("writing {}: {e}", out.display())))?;
         let wasm = out.join("selki_webhooks_wasm_bg.wasm");
+        // Size over speed: measured, -Os runs verify as fast as -O3 here.
         Cmd::new(root().join("node_modules/.bin/wasm-opt"))
-            .args([
-                "-Os",
-                "--enable-bulk-memory",
-                "--enable-nontrapping-float-to-int",
-            ])
-            .args([
-                "--enable-sign-ext",
-                "--enable-mutable-globals",
-                "--enable-reference-types",
-            ])
-            .args(["--enable-multivalue"])
+            .args(["-Os", "--enable-simd", "--enable-bulk-memory", "--enable-sign-ext"])
+            .args(["--enable-nontrapping-float-to-int", "--enable-mutable-globals"])
+            .args(["--enable-reference-types", "--enable-multivalue"])
             .arg(&wasm)
             .arg("-o")
             .arg(&wasm)
