@@ -40,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let event = webhook.verify(body.as_bytes(), &headers)?;
     match &event.data {
         EventData::PhishingEmailClicked(click) => {
-            println!("verified: {} clicked in campaign {}", click.email, click.campaign_id);
+            println!(
+                "verified: {} clicked in campaign {}",
+                click.email, click.campaign_id
+            );
         }
         other => println!("verified: {}", other.subscription()),
     }

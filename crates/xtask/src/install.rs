@@ -71,10 +71,10 @@ fn locked_version(package: &str) -> Result<String, Failed> {
         .map_err(|e| Failed(format!("reading Cargo.lock: {e}")))?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == format!("name = \"{package}\"") {
-            if let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = ")) {
-                return Ok(version.trim_matches('"').to_owned());
-            }
+        if line == format!("name = \"{package}\"")
+            && let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = "))
+        {
+            return Ok(version.trim_matches('"').to_owned());
         }
     }
     Err(Failed(format!("{package} is not in Cargo.lock")))

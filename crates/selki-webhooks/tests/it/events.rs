@@ -122,7 +122,10 @@ fn data_before_subscription_is_typed_all_the_same() {
         r#"{"data":{"campaignId":"c","email":"e"},"subscription":"PHISHING_EMAIL_REPORTED",
             "timestamp":"2025-08-07T10:01:42Z","extra":[1,{"x":null}]}"#,
     );
-    assert_eq!(event.data.event_type(), Some(EventType::PhishingEmailReported));
+    assert_eq!(
+        event.data.event_type(),
+        Some(EventType::PhishingEmailReported)
+    );
     let wrong = br#"{"data":{"email":"e"},"subscription":"PHISHING_EMAIL_REPORTED","timestamp":"2025-08-07T10:01:42Z"}"#;
     assert!(matches!(
         Event::from_json(wrong),
@@ -143,7 +146,10 @@ fn bodies_that_are_not_event_objects_say_which_problem_they_have() {
     check("[1,2]", true);
     check("\"PHISHING_EMAIL_SENT\"", true);
     check("{}", true);
-    check(r#"{"timestamp":"2025-08-07T10:01:42Z","subscription":7,"data":{}}"#, true);
+    check(
+        r#"{"timestamp":"2025-08-07T10:01:42Z","subscription":7,"data":{}}"#,
+        true,
+    );
     check("{", false);
     check("{\"timestamp\":", false);
     check("nul", false);
