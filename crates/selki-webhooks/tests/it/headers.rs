@@ -19,6 +19,7 @@ fn delivery(wh: &Webhook) -> Vec<(&'static str, String)> {
     .to_pairs()
 }
 
+#[cfg(feature = "http")]
 #[test]
 fn what_the_sender_writes_the_receiver_verifies_through_an_http_header_map() {
     let wh = Webhook::new(SECRET).expect("secret");
