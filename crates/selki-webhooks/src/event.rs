@@ -160,24 +160,27 @@ impl FromStr for EventType {
 impl EventData {
     /// The known type, or `None` for [`EventData::Unknown`].
     pub fn event_type(&self) -> Option<EventType> {
-        Some(match self {
+        self.kind().ok()
+    }
+
+    /// The `subscription` string, known or not.
+    pub fn subscription(&self) -> &str {
+        match self.kind() {
+            Ok(known) => known.as_str(),
+            Err(unknown) => &unknown.subscription,
+        }
+    }
+
+    fn kind(&self) -> Result<EventType, &UnknownEvent> {
+        Ok(match self {
             Self::PhishingEmailSent(_) => EventType::PhishingEmailSent,
             Self::PhishingEmailOpened(_) => EventType::PhishingEmailOpened,
             Self::PhishingEmailClicked(_) => EventType::PhishingEmailClicked,
             Self::PhishingEmailReported(_) => EventType::PhishingEmailReported,
             Self::PhishingEmailError(_) => EventType::PhishingEmailError,
             Self::ThreatsNewThreat(_) => EventType::ThreatsNewThreat,
-            Self::Unknown(_) => return None,
+            Self::Unknown(unknown) => return Err(unknown),
         })
-    }
-
-    /// The `subscription` string, known or not.
-    pub fn subscription(&self) -> &str {
-        match (self, self.event_type()) {
-            (_, Some(known)) => known.as_str(),
-            (Self::Unknown(unknown), None) => &unknown.subscription,
-            (_, None) => unreachable!("only Unknown has no event type"),
-        }
     }
 
     fn serialize_data<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
