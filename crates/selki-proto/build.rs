@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use prost::Message as _;
 
-const FILES: [&str; 3] = [
+const FILES: [&str; 4] = [
+    "selki/webhooks/v1/api_key_service.proto",
     "selki/webhooks/v1/events.proto",
     "selki/webhooks/v1/event_service.proto",
     "selki/webhooks/v1/webhook_service.proto",

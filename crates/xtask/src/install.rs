@@ -66,6 +66,60 @@ pub(crate) fn chromium() -> Result<(), Failed> {
         .run()
 }
 
+/// PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres, as the
+/// machines of this project have it: started when it does not answer, and
+/// installed from Debian's packages when it is not there at all.
+pub(crate) fn postgres() -> Result<(), Failed> {
+    if postgres_answers() {
+        return Ok(());
+    }
+    if on_path("pg_ctlcluster").is_none() {
+        Cmd::new("apt-get").args(["update", "-qq"]).run()?;
+        Cmd::new("apt-get")
+            .args(["install", "-y", "-qq", "postgresql"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()?;
+    }
+    let version = std::fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|dir| dir.filter_map(Result::ok).map(|e| e.file_name()).max())
+        .and_then(|name| name.into_string().ok())
+        .ok_or_else(|| Failed("no PostgreSQL cluster under /etc/postgresql".into()))?;
+    trust_loopback(&version)?;
+    Cmd::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .run()?;
+    // Readiness is a condition, not a delay: poll the port for up to 30 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if postgres_answers() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(Failed(
+        "PostgreSQL did not answer on 127.0.0.1:5432 within 30 s".into(),
+    ))
+}
+
+fn postgres_answers() -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok()
+}
+
+/// Tests connect as postgres over TCP without a password, like on the
+/// developers' machines: trust loopback connections.
+fn trust_loopback(version: &str) -> Result<(), Failed> {
+    let path = format!("/etc/postgresql/{version}/main/pg_hba.conf");
+    let hba = std::fs::read_to_string(&path).map_err(|e| Failed(format!("reading {path}: {e}")))?;
+    let rule = "host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n";
+    if !hba.starts_with(rule) {
+        std::fs::write(&path, format!("{rule}{hba}"))
+            .map_err(|e| Failed(format!("writing {path}: {e}")))?;
+    }
+    Ok(())
+}
+
 fn locked_version(package: &str) -> Result<String, Failed> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock"))
         .map_err(|e| Failed(format!("reading Cargo.lock: {e}")))?;

@@ -10,7 +10,7 @@ fn a_submission_round_trips_through_the_protobuf_encoding() {
     let request = SubmitEventRequest {
         event: Some(EventSubmission {
             organization_id: "org_1".into(),
-            idempotency_key: "k1".into(),
+            client_event_id: "k1".into(),
             occur_time: None,
             data: Some(EventData {
                 data: Some(event_data::Data::PhishingEmailClicked(PhishingEmail {

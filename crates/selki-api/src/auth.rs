@@ -1,0 +1,104 @@
+//! `authorization: Bearer <api key>`: who is calling, and for which
+//! organization they may act.
+
+use base64::Engine as _;
+use selki_domain::OrganizationId;
+use selki_storage::{ApiKeyScope, Scope};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tonic::Request;
+
+use crate::Api;
+use crate::error::{ApiError, Violations};
+
+/// The caller, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    Admin,
+    Organization(OrganizationId),
+}
+
+/// SHA-256 of a key's text: what is stored and compared.
+pub fn hash_key(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// A new key: `sk_` and 32 random bytes, base64url.
+pub fn new_key_text() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    format!(
+        "sk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+impl Principal {
+    pub(crate) fn scope(&self) -> Scope {
+        match self {
+            Self::Admin => Scope::All,
+            Self::Organization(org) => Scope::Organization(org.clone()),
+        }
+    }
+
+    /// The organization a request acts for. Admins must name one;
+    /// organization keys may omit it, and naming another is NOT_FOUND, as
+    /// if it did not exist.
+    pub(crate) fn organization(
+        &self,
+        requested: &str,
+        violations: &mut Violations,
+    ) -> Result<Option<OrganizationId>, ApiError> {
+        match (self, requested) {
+            (Self::Admin, "") => {
+                violations.add("organization_id", "is required with an admin key");
+                Ok(None)
+            }
+            (Self::Admin, text) => {
+                Ok(violations.check("organization_id", OrganizationId::parse(text)))
+            }
+            (Self::Organization(own), "") => Ok(Some(own.clone())),
+            (Self::Organization(own), text) if text == own.as_str() => Ok(Some(own.clone())),
+            (Self::Organization(_), text) => Err(ApiError::NotFound(format!(
+                "organization `{}` not found",
+                text.chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+}
+
+impl Api {
+    pub(crate) async fn authenticate<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Principal, ApiError> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or(ApiError::Unauthenticated(
+                "missing `authorization: Bearer <api key>`",
+            ))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::Unauthenticated(
+                "the authorization header must be `Bearer <api key>`",
+            ))?;
+        let hash = hash_key(key);
+        if let Some(admin) = &self.inner.admin_key_hash
+            && bool::from(hash.ct_eq(admin))
+        {
+            return Ok(Principal::Admin);
+        }
+        match self.store().find_api_key(&hash).await? {
+            Some(key) => Ok(match key.scope {
+                ApiKeyScope::Admin => Principal::Admin,
+                ApiKeyScope::Organization(org) => Principal::Organization(org),
+            }),
+            None => Err(ApiError::Unauthenticated("unknown or revoked API key")),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The one conversion from what went wrong to a gRPC status: the full
+//! cause chain goes to the log, a stable code and a safe message to the
+//! client.
+
+use selki_storage::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Field violations of one request, collected before answering.
+#[derive(Debug, Default)]
+pub(crate) struct Violations(Vec<(String, String)>);
+
+impl Violations {
+    pub(crate) fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push((field.into(), description.into()));
+    }
+
+    /// Keeps a parsed value, or records why the field is invalid.
+    pub(crate) fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: impl Into<String>,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        parsed.map_err(|e| self.add(field, e.to_string())).ok()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
+
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.0))
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request: {}", .0.iter().map(|(f, d)| format!("{f}: {d}")).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<(String, String)>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::Invalid(violations) => {
+                let summary = ApiError::Invalid(violations.clone()).to_string();
+                let mut details = ErrorDetails::new();
+                for (field, description) in violations {
+                    details.add_bad_request_violation(field, description);
+                }
+                Status::with_error_details(Code::InvalidArgument, summary, details)
+            }
+            ApiError::NotFound(message) => Status::not_found(message),
+            ApiError::Unauthenticated(message) => Status::unauthenticated(message),
+            ApiError::PermissionDenied(message) => Status::permission_denied(message),
+            ApiError::AlreadyExists(message) => Status::already_exists(message),
+            ApiError::Store(err) => store_status(&err),
+        }
+    }
+}
+
+fn store_status(err: &StoreError) -> Status {
+    tracing::error!(error = %chain(err), "storage call failed");
+    match err {
+        StoreError::Unavailable(_) | StoreError::Migrate(_) => {
+            Status::unavailable("the database is unavailable; nothing was written, retry later")
+        }
+        StoreError::ClientEventIdConflict {
+            client_event_id, ..
+        } => Status::already_exists(format!(
+            "client_event_id `{client_event_id}` was already used for a different event"
+        )),
+        StoreError::SealedWithUnknownKey(_) | StoreError::Corrupt(_) => {
+            Status::internal("internal error; the server log has the details")
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for the log.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,122 @@
+//! Prefixed, time-sortable ids: `wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3H`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ulid::Ulid;
+
+/// The text is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a {kind} id (`{prefix}_` followed by 26 base32 characters)")]
+pub struct IdError {
+    pub kind: &'static str,
+    pub prefix: &'static str,
+    pub text: String,
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Ulid);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id, sorting after every id made before it.
+            #[allow(clippy::new_without_default, reason = "an id is made, not defaulted")]
+            pub fn new() -> Self {
+                Self(Ulid::generate())
+            }
+
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                let error = || IdError { kind: $kind, prefix: $prefix, text: text.chars().take(64).collect() };
+                let rest = text
+                    .strip_prefix($prefix)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .ok_or_else(error)?;
+                if rest.len() != 26 {
+                    return Err(error());
+                }
+                Ulid::from_string(rest).map(Self).map_err(|_| error())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}_{}", $prefix, self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A webhook, `wh_…`.
+    WebhookId, "wh", "webhook"
+);
+prefixed_id!(
+    /// An accepted event, `evt_…`.
+    EventId, "evt", "event"
+);
+prefixed_id!(
+    /// One event's delivery to one webhook, `dlv_…`.
+    DeliveryId, "dlv", "delivery"
+);
+prefixed_id!(
+    /// One HTTP attempt, `call_…`.
+    CallId, "call", "call"
+);
+prefixed_id!(
+    /// An API key (its public part), `key_…`.
+    ApiKeyId, "key", "API key"
+);
+
+/// A Selki customer, as Selki names it: 1 to 64 letters, digits, `-` or `_`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrganizationId(String);
+
+impl OrganizationId {
+    pub fn parse(text: &str) -> Result<Self, crate::Invalid> {
+        let ok = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(crate::Invalid::new(
+                "must be 1 to 64 characters, each a letter, digit, `-` or `_`",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrganizationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for OrganizationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "org:{}", self.0)
+    }
+}

@@ -1,0 +1,314 @@
+//! A webhook's settings, each valid by construction.
+
+use std::time::Duration;
+
+use selki_webhooks::EventType;
+
+use crate::Invalid;
+
+/// Longest endpoint URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// Most custom headers on one webhook.
+pub const MAX_HEADERS: usize = 20;
+/// Most bytes of custom header names and values together.
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// A friendly name: 1 to 200 characters, no control characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookName(String);
+
+impl WebhookName {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let name = text.trim();
+        if name.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        if name.chars().count() > 200 {
+            return Err(Invalid::new("must be at most 200 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Invalid::new("must not contain control characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether plain-http endpoints are allowed (a deployment setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    HttpsOnly,
+    AllowHttp,
+}
+
+/// Where deliveries go: an absolute http(s) URL with a host and no
+/// credentials in it (those belong in a custom header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointUrl(url::Url);
+
+impl EndpointUrl {
+    pub fn parse(text: &str, policy: UrlPolicy) -> Result<Self, Invalid> {
+        if text.len() > MAX_URL_LEN {
+            return Err(Invalid::new(format!(
+                "must be at most {MAX_URL_LEN} characters"
+            )));
+        }
+        let url = url::Url::parse(text.trim())
+            .map_err(|e| Invalid::new(format!("is not a valid absolute URL ({e})")))?;
+        match (url.scheme(), policy) {
+            ("https", _) | ("http", UrlPolicy::AllowHttp) => {}
+            ("http", UrlPolicy::HttpsOnly) => {
+                return Err(Invalid::new(
+                    "must use https (plain http is disabled on this server)",
+                ));
+            }
+            (other, _) => {
+                return Err(Invalid::new(format!(
+                    "must use http or https, not `{other}`"
+                )));
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Invalid::new("must name a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Invalid::new(
+                "must not contain credentials; send them in a custom header instead",
+            ));
+        }
+        if url.fragment().is_some() {
+            return Err(Invalid::new("must not contain a #fragment"));
+        }
+        Ok(Self(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn as_url(&self) -> &url::Url {
+        &self.0
+    }
+}
+
+/// A non-empty set of subscribed event types.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EventTypes(u32);
+
+impl EventTypes {
+    /// At least one type; repeats are harmless.
+    pub fn new(types: impl IntoIterator<Item = EventType>) -> Result<Self, Invalid> {
+        let bits = types.into_iter().fold(0, |bits, t| bits | Self::bit(t));
+        if bits == 0 {
+            return Err(Invalid::new("must name at least one event type"));
+        }
+        Ok(Self(bits))
+    }
+
+    /// The storage form: one bit per type, in the order of `EventType::ALL`.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Reads the storage form back; `None` for an empty or unknown set.
+    pub fn from_bits(bits: u32) -> Option<Self> {
+        let all = EventType::ALL.iter().fold(0, |b, t| b | Self::bit(*t));
+        (bits != 0 && bits & !all == 0).then_some(Self(bits))
+    }
+
+    pub fn bit(event_type: EventType) -> u32 {
+        let index = EventType::ALL
+            .iter()
+            .position(|t| *t == event_type)
+            .expect("ALL lists every event type");
+        1 << index
+    }
+
+    pub fn contains(self, event_type: EventType) -> bool {
+        self.0 & Self::bit(event_type) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(move |t| self.contains(*t))
+    }
+}
+
+impl std::fmt::Debug for EventTypes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// How failed deliveries are retried: the help article's "Retry Attempts"
+/// and "Retry Delay", plus optional exponential backoff with a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    attempts: u32,
+    delay: Duration,
+    exponential: bool,
+    max_delay: Duration,
+}
+
+impl RetryPolicy {
+    pub const MAX_ATTEMPTS: u32 = 20;
+    pub const MIN_DELAY: Duration = Duration::from_secs(1);
+    pub const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
+
+    /// `attempts` retries after the first try, waiting `delay` (doubling
+    /// up to `max_delay` when `exponential`).
+    pub fn new(
+        attempts: u32,
+        delay: Duration,
+        exponential: bool,
+        max_delay: Option<Duration>,
+    ) -> Result<Self, (&'static str, Invalid)> {
+        if attempts > Self::MAX_ATTEMPTS {
+            return Err(("attempts", Invalid::new("must be 0 to 20")));
+        }
+        if !(Self::MIN_DELAY..=Self::MAX_DELAY).contains(&delay) {
+            return Err(("delay", Invalid::new("must be 1 second to 24 hours")));
+        }
+        let max_delay = max_delay.unwrap_or(Self::MAX_DELAY.min(delay * 64));
+        if exponential && !(delay..=Self::MAX_DELAY).contains(&max_delay) {
+            return Err((
+                "max_delay",
+                Invalid::new("must be at least delay and at most 24 hours"),
+            ));
+        }
+        Ok(Self {
+            attempts,
+            delay,
+            exponential,
+            max_delay: if exponential { max_delay } else { delay },
+        })
+    }
+
+    pub fn attempts(self) -> u32 {
+        self.attempts
+    }
+
+    pub fn delay(self) -> Duration {
+        self.delay
+    }
+
+    pub fn exponential(self) -> bool {
+        self.exponential
+    }
+
+    pub fn max_delay(self) -> Duration {
+        self.max_delay
+    }
+}
+
+impl Default for RetryPolicy {
+    /// Five retries, a minute apart and doubling up to an hour: about two
+    /// hours of a receiver being down are absorbed.
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            delay: Duration::from_secs(60),
+            exponential: true,
+            max_delay: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Headers a customer adds to every delivery (e.g. an Authorization token).
+/// Names are stored lower-case; none may shadow the wire format's own
+/// headers or hop-by-hop headers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomHeaders(Vec<(String, String)>);
+
+/// Exact names a custom header may not use.
+const RESERVED: [&str; 12] = [
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+/// Prefixes a custom header may not use.
+const RESERVED_PREFIXES: [&str; 2] = ["selki-", "webhook-"];
+
+impl CustomHeaders {
+    /// Checks every header; the error carries the offending index.
+    pub fn new(headers: Vec<(String, String)>) -> Result<Self, (usize, &'static str, Invalid)> {
+        if headers.len() > MAX_HEADERS {
+            return Err((
+                MAX_HEADERS,
+                "name",
+                Invalid::new("at most 20 custom headers"),
+            ));
+        }
+        let mut total = 0;
+        let mut checked: Vec<(String, String)> = Vec::with_capacity(headers.len());
+        for (index, (name, value)) in headers.into_iter().enumerate() {
+            let name = check_name(&name).map_err(|e| (index, "name", e))?;
+            if checked.iter().any(|(seen, _)| *seen == name) {
+                return Err((index, "name", Invalid::new("repeats an earlier header")));
+            }
+            check_value(&value).map_err(|e| (index, "value", e))?;
+            total += name.len() + value.len();
+            if total > MAX_HEADER_BYTES {
+                return Err((
+                    index,
+                    "value",
+                    Invalid::new("custom headers exceed 8 KiB in all"),
+                ));
+            }
+            checked.push((name, value));
+        }
+        Ok(Self(checked))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn check_name(name: &str) -> Result<String, Invalid> {
+    let lower = name.to_ascii_lowercase();
+    // RFC 9110 token characters.
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if lower.is_empty() || lower.len() > 64 || !lower.bytes().all(token) {
+        return Err(Invalid::new(
+            "must be 1 to 64 characters of an HTTP header name",
+        ));
+    }
+    if RESERVED.contains(&lower.as_str()) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(Invalid::new(format!(
+            "`{lower}` is set by Selki or by HTTP itself and cannot be overridden"
+        )));
+    }
+    Ok(lower)
+}
+
+fn check_value(value: &str) -> Result<(), Invalid> {
+    if value.len() > 1024 {
+        return Err(Invalid::new("must be at most 1024 bytes"));
+    }
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return Err(Invalid::new("must be printable ASCII (no line breaks)"));
+    }
+    Ok(())
+}

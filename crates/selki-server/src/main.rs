@@ -1,0 +1,93 @@
+//! `selki-server`: see `--help`.
+
+mod app;
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use selki_storage::{ApiKeyScope, Clock, NewApiKey, SystemClock};
+
+use crate::app::App;
+use crate::config::{Cli, Command, Config, LogFormat};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::resolve(cli.settings)?;
+    init_logging(&config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = App::build(config, clock).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            app::open_store(&config, clock).await?.close().await;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::ResealSecrets => {
+            let store = app::open_store(&config, clock).await?;
+            let count = store.reseal_secrets().await.context("re-sealing secrets")?;
+            store.close().await;
+            tracing::info!(count, "signing secrets re-sealed with the newest key");
+            Ok(())
+        }
+        Command::CreateApiKey { name, organization } => {
+            let scope = match organization {
+                None => ApiKeyScope::Admin,
+                Some(org) => ApiKeyScope::Organization(
+                    selki_domain::OrganizationId::parse(&org).context("--organization")?,
+                ),
+            };
+            let store = app::open_store(&config, clock).await?;
+            let key = selki_api::new_key_text();
+            let new = NewApiKey {
+                scope,
+                name,
+                secret_hash: selki_api::hash_key(&key),
+            };
+            let stored = store
+                .create_api_key(selki_domain::ApiKeyId::new(), &new)
+                .await?;
+            store.close().await;
+            tracing::info!(api_key = %stored.id, "API key created");
+            // Standard output only, once: never the log.
+            println!("{key}");
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .with_context(|| format!("log: `{}` is not a log filter", config.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,0 +1,676 @@
+//! Bad input gets a precise status, with a field violation naming the
+//! field, and nothing is written.
+
+use selki_proto::v1 as pb;
+use selki_proto::v1::create_webhook_request::Signing;
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
+
+use crate::fixtures::{clicked, create_request, create_webhook};
+use crate::harness::{ADMIN_KEY, TestServer, authed, both};
+
+both!(every_bad_input_is_refused_precisely_and_nothing_is_written);
+
+/// One RPC with its request.
+enum Call {
+    Create(pb::CreateWebhookRequest),
+    Get(String),
+    List(pb::ListWebhooksRequest),
+    Update(pb::UpdateWebhookRequest),
+    Delete(String),
+    Rotate(pb::RotateSigningSecretRequest),
+    Submit(pb::EventSubmission),
+    SubmitMany(Vec<pb::EventSubmission>),
+    CreateKey(pb::CreateApiKeyRequest),
+    Revoke(String),
+}
+
+async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
+    let k = ADMIN_KEY;
+    match call {
+        Call::Create(r) => server
+            .webhooks()
+            .create_webhook(authed(k, r))
+            .await
+            .map(drop),
+        Call::Get(id) => server
+            .webhooks()
+            .get_webhook(authed(k, pb::GetWebhookRequest { id }))
+            .await
+            .map(drop),
+        Call::List(r) => server
+            .webhooks()
+            .list_webhooks(authed(k, r))
+            .await
+            .map(drop),
+        Call::Update(r) => server
+            .webhooks()
+            .update_webhook(authed(k, r))
+            .await
+            .map(drop),
+        Call::Delete(id) => server
+            .webhooks()
+            .delete_webhook(authed(k, pb::DeleteWebhookRequest { id }))
+            .await
+            .map(drop),
+        Call::Rotate(r) => server
+            .webhooks()
+            .rotate_signing_secret(authed(k, r))
+            .await
+            .map(drop),
+        Call::Submit(e) => server
+            .events()
+            .submit_event(authed(k, pb::SubmitEventRequest { event: Some(e) }))
+            .await
+            .map(drop),
+        Call::SubmitMany(events) => server
+            .events()
+            .submit_events(authed(k, pb::SubmitEventsRequest { events }))
+            .await
+            .map(drop),
+        Call::CreateKey(r) => server.keys().create_api_key(authed(k, r)).await.map(drop),
+        Call::Revoke(id) => server
+            .keys()
+            .revoke_api_key(authed(k, pb::RevokeApiKeyRequest { id }))
+            .await
+            .map(drop),
+    }
+}
+
+fn create(change: impl FnOnce(&mut pb::CreateWebhookRequest)) -> Call {
+    let mut r = create_request("acme");
+    change(&mut r);
+    Call::Create(r)
+}
+
+fn header(name: &str, value: &str) -> pb::Header {
+    pb::Header {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn retry(
+    attempts: u32,
+    delay_secs: i64,
+    exponential: bool,
+    max_secs: Option<i64>,
+) -> Option<pb::RetryPolicy> {
+    Some(pb::RetryPolicy {
+        attempts,
+        delay: Some(prost_types::Duration {
+            seconds: delay_secs,
+            nanos: 0,
+        }),
+        exponential_backoff: exponential,
+        max_delay: max_secs.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+    })
+}
+
+fn submit(change: impl FnOnce(&mut pb::EventSubmission)) -> Call {
+    let mut e = clicked("acme", "");
+    change(&mut e);
+    Call::Submit(e)
+}
+
+fn data(d: pb::event_data::Data) -> Option<pb::EventData> {
+    Some(pb::EventData { data: Some(d) })
+}
+
+fn threat(change: impl FnOnce(&mut pb::NewThreat)) -> Call {
+    let mut t = pb::NewThreat {
+        id: "threat123".into(),
+        category: "EMPLOYEES".into(),
+        risk_level: pb::RiskLevel::Critical as i32,
+        url: "http://leakeddomain.com".into(),
+        username: "jdoe".into(),
+        email: "jdoe@company.com".into(),
+    };
+    change(&mut t);
+    submit(|e| e.data = data(pb::event_data::Data::ThreatsNewThreat(t)))
+}
+
+fn update(id: &str, paths: &[&str], change: impl FnOnce(&mut pb::Webhook)) -> Call {
+    let mut webhook = pb::Webhook {
+        id: id.into(),
+        ..Default::default()
+    };
+    change(&mut webhook);
+    Call::Update(pb::UpdateWebhookRequest {
+        webhook: Some(webhook),
+        update_mask: (!paths.is_empty()).then(|| prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        }),
+    })
+}
+
+const UNKNOWN_WH: &str = "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3H";
+
+async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &TestServer) {
+    let existing = create_webhook(server, "acme")
+        .await
+        .webhook
+        .expect("webhook")
+        .id;
+    let ex = existing.as_str();
+    let long = |n: usize| "x".repeat(n);
+    let cases: Vec<(&str, Call, Code, Option<&str>)> = vec![
+        (
+            "an empty name",
+            create(|r| r.name = "  ".into()),
+            Code::InvalidArgument,
+            Some("name"),
+        ),
+        (
+            "a name of 201 characters",
+            create(|r| r.name = long(201)),
+            Code::InvalidArgument,
+            Some("name"),
+        ),
+        (
+            "a name with a line break",
+            create(|r| r.name = "a\nb".into()),
+            Code::InvalidArgument,
+            Some("name"),
+        ),
+        (
+            "no url",
+            create(|r| r.url = String::new()),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "an ftp url",
+            create(|r| r.url = "ftp://example.com/x".into()),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "a plain http url",
+            create(|r| r.url = "http://example.com/x".into()),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "a url with credentials",
+            create(|r| r.url = "https://u:p@example.com/".into()),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "a url over 2048 characters",
+            create(|r| r.url = format!("https://example.com/{}", long(2048))),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "a relative url",
+            create(|r| r.url = "example.com/hook".into()),
+            Code::InvalidArgument,
+            Some("url"),
+        ),
+        (
+            "no event types",
+            create(|r| r.event_types.clear()),
+            Code::InvalidArgument,
+            Some("event_types"),
+        ),
+        (
+            "an unspecified event type",
+            create(|r| r.event_types = vec![0]),
+            Code::InvalidArgument,
+            Some("event_types[0]"),
+        ),
+        (
+            "an unknown event type number",
+            create(|r| r.event_types = vec![3, 99]),
+            Code::InvalidArgument,
+            Some("event_types[1]"),
+        ),
+        (
+            "a passphrase as secret",
+            create(|r| r.signing = Some(Signing::SigningSecret("hunter2".into()))),
+            Code::InvalidArgument,
+            Some("signing_secret"),
+        ),
+        (
+            "a 16-byte secret",
+            create(|r| {
+                r.signing = Some(Signing::SigningSecret(
+                    "whsec_AAAAAAAAAAAAAAAAAAAAAA==".into(),
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("signing_secret"),
+        ),
+        (
+            "21 retry attempts",
+            create(|r| r.retry_policy = retry(21, 60, false, None)),
+            Code::InvalidArgument,
+            Some("retry_policy.attempts"),
+        ),
+        (
+            "a zero retry delay",
+            create(|r| r.retry_policy = retry(3, 0, false, None)),
+            Code::InvalidArgument,
+            Some("retry_policy.delay"),
+        ),
+        (
+            "a two-day retry delay",
+            create(|r| r.retry_policy = retry(3, 172_800, false, None)),
+            Code::InvalidArgument,
+            Some("retry_policy.delay"),
+        ),
+        (
+            "a negative retry delay",
+            create(|r| r.retry_policy = retry(3, -5, false, None)),
+            Code::InvalidArgument,
+            Some("retry_policy.delay"),
+        ),
+        (
+            "a backoff cap below the delay",
+            create(|r| r.retry_policy = retry(3, 60, true, Some(30))),
+            Code::InvalidArgument,
+            Some("retry_policy.max_delay"),
+        ),
+        (
+            "a Selki-* header",
+            create(|r| r.headers = vec![header("Selki-Signature", "x")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a webhook-* header",
+            create(|r| r.headers = vec![header("webhook-id", "x")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a content-type header",
+            create(|r| r.headers = vec![header("Content-Type", "text/plain")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a host header",
+            create(|r| r.headers = vec![header("Host", "evil.example")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a hop-by-hop header",
+            create(|r| r.headers = vec![header("Transfer-Encoding", "chunked")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a header value with a line break",
+            create(|r| r.headers = vec![header("X-A", "a\r\nX-B: b")]),
+            Code::InvalidArgument,
+            Some("headers[0].value"),
+        ),
+        (
+            "a header name with a space",
+            create(|r| r.headers = vec![header("X A", "b")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a repeated header",
+            create(|r| r.headers = vec![header("X-A", "1"), header("x-a", "2")]),
+            Code::InvalidArgument,
+            Some("headers[1].name"),
+        ),
+        (
+            "21 headers",
+            create(|r| r.headers = (0..21).map(|i| header(&format!("X-{i}"), "v")).collect()),
+            Code::InvalidArgument,
+            Some("headers[20].name"),
+        ),
+        (
+            "an admin naming no organization",
+            create(|r| r.organization_id = String::new()),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
+            "an organization id with spaces",
+            create(|r| r.organization_id = "ac me".into()),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
+            "an empty webhook id",
+            Call::Get(String::new()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "an event id for a webhook id",
+            Call::Get("evt_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "an unknown webhook",
+            Call::Get(UNKNOWN_WH.into()),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "deleting an unknown webhook",
+            Call::Delete(UNKNOWN_WH.into()),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "a grace period of 8 days",
+            Call::Rotate(pb::RotateSigningSecretRequest {
+                id: ex.into(),
+                signing_secret: String::new(),
+                grace_period: Some(prost_types::Duration {
+                    seconds: 8 * 86_400,
+                    nanos: 0,
+                }),
+            }),
+            Code::InvalidArgument,
+            Some("grace_period"),
+        ),
+        (
+            "rotating to a bad secret",
+            Call::Rotate(pb::RotateSigningSecretRequest {
+                id: ex.into(),
+                signing_secret: "nope".into(),
+                grace_period: None,
+            }),
+            Code::InvalidArgument,
+            Some("signing_secret"),
+        ),
+        (
+            "rotating an unknown webhook",
+            Call::Rotate(pb::RotateSigningSecretRequest {
+                id: UNKNOWN_WH.into(),
+                signing_secret: String::new(),
+                grace_period: None,
+            }),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "a page of 101",
+            Call::List(pb::ListWebhooksRequest {
+                organization_id: "acme".into(),
+                page_size: 101,
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            Some("page_size"),
+        ),
+        (
+            "a negative page size",
+            Call::List(pb::ListWebhooksRequest {
+                organization_id: "acme".into(),
+                page_size: -1,
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            Some("page_size"),
+        ),
+        (
+            "a forged page token",
+            Call::List(pb::ListWebhooksRequest {
+                organization_id: "acme".into(),
+                page_token: "abc".into(),
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            Some("page_token"),
+        ),
+        (
+            "an update without a mask",
+            update(ex, &[], |_| {}),
+            Code::InvalidArgument,
+            Some("update_mask"),
+        ),
+        (
+            "an update of the id",
+            update(ex, &["id"], |_| {}),
+            Code::InvalidArgument,
+            Some("update_mask.paths[0]"),
+        ),
+        (
+            "an update to an empty name",
+            update(ex, &["name"], |w| w.name = String::new()),
+            Code::InvalidArgument,
+            Some("webhook.name"),
+        ),
+        (
+            "an update to no event types",
+            update(ex, &["event_types"], |_| {}),
+            Code::InvalidArgument,
+            Some("webhook.event_types"),
+        ),
+        (
+            "an update of a malformed id",
+            update("wh_nope", &["enabled"], |_| {}),
+            Code::InvalidArgument,
+            Some("webhook.id"),
+        ),
+        (
+            "an update of an unknown webhook",
+            update(UNKNOWN_WH, &["enabled"], |_| {}),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "an event without data",
+            submit(|e| e.data = None),
+            Code::InvalidArgument,
+            Some("event.data"),
+        ),
+        (
+            "a click without a campaign",
+            submit(|e| {
+                e.data = data(pb::event_data::Data::PhishingEmailClicked(
+                    pb::PhishingEmail {
+                        campaign_id: String::new(),
+                        email: "a@b.io".into(),
+                    },
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("event.data.phishing_email_clicked.campaign_id"),
+        ),
+        (
+            "a report without an email",
+            submit(|e| {
+                e.data = data(pb::event_data::Data::PhishingEmailReported(
+                    pb::PhishingEmail {
+                        campaign_id: "c".into(),
+                        email: String::new(),
+                    },
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("event.data.phishing_email_reported.email"),
+        ),
+        (
+            "an error event without the error",
+            submit(|e| {
+                e.data = data(pb::event_data::Data::PhishingEmailError(
+                    pb::PhishingEmailError {
+                        campaign_id: "c".into(),
+                        email: "a@b.io".into(),
+                        error: String::new(),
+                    },
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("event.data.phishing_email_error.error"),
+        ),
+        (
+            "an error text over 4096 characters",
+            submit(|e| {
+                e.data = data(pb::event_data::Data::PhishingEmailError(
+                    pb::PhishingEmailError {
+                        campaign_id: "c".into(),
+                        email: "a@b.io".into(),
+                        error: long(4097),
+                    },
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("event.data.phishing_email_error.error"),
+        ),
+        (
+            "a threat without a risk level",
+            threat(|t| t.risk_level = 0),
+            Code::InvalidArgument,
+            Some("event.data.threats_new_threat.risk_level"),
+        ),
+        (
+            "a threat without an id",
+            threat(|t| t.id = String::new()),
+            Code::InvalidArgument,
+            Some("event.data.threats_new_threat.id"),
+        ),
+        (
+            "a threat without a category",
+            threat(|t| t.category = String::new()),
+            Code::InvalidArgument,
+            Some("event.data.threats_new_threat.category"),
+        ),
+        (
+            "a client event id with a space",
+            submit(|e| e.client_event_id = "a b".into()),
+            Code::InvalidArgument,
+            Some("event.client_event_id"),
+        ),
+        (
+            "a client event id of 129 characters",
+            submit(|e| e.client_event_id = long(129)),
+            Code::InvalidArgument,
+            Some("event.client_event_id"),
+        ),
+        (
+            "an occur time in year 10000",
+            submit(|e| {
+                e.occur_time = Some(prost_types::Timestamp {
+                    seconds: 253_402_300_800,
+                    nanos: 0,
+                })
+            }),
+            Code::InvalidArgument,
+            Some("event.occur_time"),
+        ),
+        (
+            "an admin event without organization",
+            submit(|e| e.organization_id = String::new()),
+            Code::InvalidArgument,
+            Some("event.organization_id"),
+        ),
+        (
+            "an empty batch",
+            Call::SubmitMany(Vec::new()),
+            Code::InvalidArgument,
+            Some("events"),
+        ),
+        (
+            "a batch of 501",
+            Call::SubmitMany(vec![clicked("acme", ""); 501]),
+            Code::InvalidArgument,
+            Some("events"),
+        ),
+        (
+            "a batch with one bad event",
+            Call::SubmitMany(vec![
+                clicked("acme", ""),
+                pb::EventSubmission {
+                    data: None,
+                    ..clicked("acme", "")
+                },
+            ]),
+            Code::InvalidArgument,
+            Some("events[1].data"),
+        ),
+        (
+            "a key without a name",
+            Call::CreateKey(pb::CreateApiKeyRequest {
+                organization_id: "acme".into(),
+                name: " ".into(),
+            }),
+            Code::InvalidArgument,
+            Some("name"),
+        ),
+        (
+            "revoking a malformed key id",
+            Call::Revoke("key_x".into()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "revoking an unknown key",
+            Call::Revoke("key_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
+            Code::NotFound,
+            None,
+        ),
+    ];
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    for (name, rpc, code, field) in cases {
+        let outcome = call(server, rpc).await;
+        if let Some(problem) = check(outcome, code, field) {
+            failures.push(format!("{name}: {problem}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+
+    // Nothing half-written: acme still has exactly the one webhook, and no
+    // event of a refused batch was stored.
+    let list = pb::ListWebhooksRequest {
+        organization_id: "acme".into(),
+        ..Default::default()
+    };
+    let listed = server
+        .webhooks()
+        .list_webhooks(authed(ADMIN_KEY, list))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        listed
+            .webhooks
+            .iter()
+            .map(|w| w.id.as_str())
+            .collect::<Vec<_>>(),
+        [ex]
+    );
+}
+
+/// `None` when the status is as expected; else what differs.
+fn check(outcome: Result<(), Status>, code: Code, field: Option<&str>) -> Option<String> {
+    let status = match outcome {
+        Ok(()) => return Some(format!("succeeded, want {code:?}")),
+        Err(status) => status,
+    };
+    if status.code() != code {
+        return Some(format!(
+            "got {:?} ({}), want {code:?}",
+            status.code(),
+            status.message()
+        ));
+    }
+    let field = field?;
+    let violations = status
+        .get_details_bad_request()
+        .map(|b| b.field_violations)
+        .unwrap_or_default();
+    if violations
+        .iter()
+        .any(|v| v.field == field && !v.description.is_empty())
+    {
+        None
+    } else {
+        Some(format!("no violation of `{field}` in {violations:?}"))
+    }
+}

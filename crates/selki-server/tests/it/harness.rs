@@ -1,0 +1,193 @@
+//! A real `selki-server` process on a random loopback port, on a fresh
+//! SQLite file or a fresh PostgreSQL database, and clients for it.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use selki_proto::v1::api_key_service_client::ApiKeyServiceClient;
+use selki_proto::v1::event_service_client::EventServiceClient;
+use selki_proto::v1::webhook_service_client::WebhookServiceClient;
+use sqlx::{Connection as _, Executor as _};
+use tonic::transport::Channel;
+
+pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub(crate) struct TestServer {
+    child: Child,
+    pub(crate) channel: Channel,
+    drop_database: Option<String>,
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos();
+    format!(
+        "selki_srv_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `None` when PostgreSQL is absent and not required (SELKI_REQUIRE_POSTGRES=1).
+async fn database(db: Db) -> Option<(String, Option<String>)> {
+    match db {
+        Db::Sqlite => {
+            let dir = std::env::temp_dir().join(unique_name());
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Some((
+                format!("sqlite://{}?mode=rwc", dir.join("selki.db").display()),
+                None,
+            ))
+        }
+        Db::Postgres => {
+            let mut admin = match sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
+                Ok(conn) => conn,
+                Err(err) if std::env::var("SELKI_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
+                    eprintln!("SKIPPED: PostgreSQL unavailable ({err})");
+                    return None;
+                }
+                Err(err) => panic!("PostgreSQL is required (SELKI_REQUIRE_POSTGRES=1): {err}"),
+            };
+            let name = unique_name();
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .expect("create database");
+            Some((
+                format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                Some(name),
+            ))
+        }
+    }
+}
+
+pub(crate) fn server_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_selki-server"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+impl TestServer {
+    pub(crate) async fn start(db: Db) -> Option<Self> {
+        let (url, drop_database) = database(db).await?;
+        let mut child = server_command()
+            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .env("DATABASE_URL", &url)
+            .env("SELKI_ADMIN_KEY", ADMIN_KEY)
+            .env("SELKI_SECRET_KEYS", SECRET_KEYS)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn selki-server");
+        let stdout = child.stdout.take().expect("stdout");
+        // The server prints its address once it listens: wait for that line.
+        let addr = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            lines
+                .find_map(|line| {
+                    line.ok()?
+                        .strip_prefix("selki-server listening on ")
+                        .map(str::to_owned)
+                })
+                .expect("the server announces its address")
+        })
+        .await
+        .expect("reader");
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Some(Self {
+            child,
+            channel,
+            drop_database,
+        })
+    }
+
+    pub(crate) fn webhooks(&self) -> WebhookServiceClient<Channel> {
+        WebhookServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn keys(&self) -> ApiKeyServiceClient<Channel> {
+        ApiKeyServiceClient::new(self.channel.clone())
+    }
+
+    /// SIGTERM, then the exit status. The wait runs off the test's runtime,
+    /// which must stay free to answer the server's GOAWAY.
+    pub(crate) async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let child = &mut self.child;
+        tokio::task::block_in_place(|| child.wait().expect("wait"))
+    }
+
+    pub(crate) async fn finish(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(name) = self.drop_database.take() {
+            let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+                .await
+                .expect("admin");
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await
+                .expect("drop database");
+        }
+    }
+}
+
+/// A request with `authorization: Bearer <key>`.
+pub(crate) fn authed<T>(key: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    request
+}
+
+/// `both!(scenario)` makes `scenario::on_sqlite` and `scenario::on_postgres`.
+macro_rules! both {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn on_sqlite() {
+                    let Some(server) = crate::harness::TestServer::start(crate::harness::Db::Sqlite).await else { return };
+                    super::$scenario(&server).await;
+                    server.finish().await;
+                }
+
+                #[tokio::test]
+                async fn on_postgres() {
+                    let Some(server) = crate::harness::TestServer::start(crate::harness::Db::Postgres).await else { return };
+                    super::$scenario(&server).await;
+                    server.finish().await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both;

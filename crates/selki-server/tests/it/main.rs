@@ -1,0 +1,9 @@
+//! The server over TCP: every scenario runs against a real `selki-server`
+//! process, on SQLite and on PostgreSQL.
+
+mod bad_input;
+mod events;
+mod fixtures;
+mod harness;
+mod management;
+mod process;

@@ -1,0 +1,134 @@
+//! The process itself: health, reflection, shutdown, configuration errors.
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::harness::{Db, TestServer, server_command};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_serving_and_a_sigterm_stops_the_server_cleanly() {
+    let mut server = TestServer::start(Db::Sqlite)
+        .await
+        .expect("sqlite always works");
+    let mut health = HealthClient::new(server.channel.clone());
+    let status = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(status.status, ServingStatus::Serving as i32);
+    let exit = server.terminate().await;
+    assert!(exit.success(), "{exit:?}");
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn reflection_lists_every_service_so_tools_need_no_proto_files() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let server = TestServer::start(Db::Sqlite)
+        .await
+        .expect("sqlite always works");
+    let mut client = ServerReflectionClient::new(server.channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection")
+        .into_inner();
+    let response = stream
+        .message()
+        .await
+        .expect("message")
+        .expect("a response");
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("not a service list: {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "selki.webhooks.v1.WebhookService",
+        "selki.webhooks.v1.EventService",
+        "selki.webhooks.v1.ApiKeyService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    server.finish().await;
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
+    let check = |args: &[&str], envs: &[(&str, &str)], named: &str| {
+        let output = server_command()
+            .args(args)
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} should fail");
+        assert!(
+            stderr.contains(named),
+            "{args:?}: `{named}` not in {stderr}"
+        );
+    };
+    check(
+        &["--database-url", "mysql://localhost/x"],
+        &[],
+        "database-url",
+    );
+    check(&["--listen", "not-an-address"], &[], "--listen");
+    check(
+        &["--mode", "production", "--database-url", "sqlite::memory:"],
+        &[],
+        "secret-keys",
+    );
+    check(
+        &["--secret-keys", "k1:tooshort"],
+        &[("DATABASE_URL", "sqlite::memory:")],
+        "secret-keys",
+    );
+    check(&["--tls-cert", "/nonexistent.pem"], &[], "tls-key");
+    check(&["--admin-key", "short"], &[], "admin-key");
+    check(&["--log", "selki=loudest"], &[], "log");
+    check(&["--config", "/nonexistent/selki.toml"], &[], "config");
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let output = server_command().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for setting in [
+        "--listen",
+        "--database-url",
+        "DATABASE_URL",
+        "--mode",
+        "--secret-keys",
+        "--admin-key",
+        "--allow-http-endpoints",
+        "--tls-cert",
+        "--tls-key",
+        "--log-format",
+        "--log",
+        "--config",
+        "migrate",
+        "reseal-secrets",
+        "create-api-key",
+    ] {
+        assert!(
+            help.contains(setting),
+            "`{setting}` missing from --help:\n{help}"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+-- One schema for PostgreSQL and SQLite. Portable types only: TEXT, BIGINT
+-- (INTEGER affinity in SQLite), BYTEA (stored as a blob by SQLite).
+-- Times are Unix milliseconds; flags are 0/1; ids are prefixed ULIDs.
+
+CREATE TABLE api_keys (
+    id               TEXT PRIMARY KEY,
+    organization_id  TEXT,               -- NULL: an admin key
+    name             TEXT NOT NULL,
+    secret_hash      BYTEA NOT NULL UNIQUE,
+    created_at       BIGINT NOT NULL,
+    revoked_at       BIGINT
+);
+
+CREATE TABLE webhooks (
+    id                          TEXT PRIMARY KEY,
+    organization_id             TEXT NOT NULL,
+    name                        TEXT NOT NULL,
+    url                         TEXT NOT NULL,
+    event_types                 BIGINT NOT NULL,   -- bit set, see EventTypes
+    enabled                     BIGINT NOT NULL,
+    disabled_reason             TEXT,
+    retry_attempts              BIGINT NOT NULL,
+    retry_delay_ms              BIGINT NOT NULL,
+    retry_exponential           BIGINT NOT NULL,
+    retry_max_delay_ms          BIGINT NOT NULL,
+    headers                     TEXT NOT NULL,     -- JSON [[name, value], …]
+    secret                      BYTEA,             -- sealed: nonce || ciphertext
+    secret_key_id               TEXT,
+    previous_secret             BYTEA,
+    previous_secret_key_id      TEXT,
+    previous_secret_expires_at  BIGINT,
+    created_at                  BIGINT NOT NULL,
+    updated_at                  BIGINT NOT NULL,
+    deleted_at                  BIGINT
+);
+CREATE INDEX webhooks_by_organization ON webhooks (organization_id, id) WHERE deleted_at IS NULL;
+
+CREATE TABLE events (
+    id               TEXT PRIMARY KEY,
+    organization_id  TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    client_event_id  TEXT,
+    fingerprint      BYTEA NOT NULL,     -- SHA-256 of what was submitted
+    body             TEXT NOT NULL,      -- exactly the JSON that is delivered
+    delivery_count   BIGINT NOT NULL,    -- pending deliveries made at ingestion
+    occurred_at      BIGINT NOT NULL,
+    created_at       BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX events_by_client_id ON events (organization_id, client_event_id)
+    WHERE client_event_id IS NOT NULL;
+
+-- One per event x subscribed webhook. status: pending, succeeded, failed,
+-- skipped (webhook disabled at ingestion), cancelled (webhook deleted).
+CREATE TABLE deliveries (
+    id               TEXT PRIMARY KEY,
+    event_id         TEXT NOT NULL REFERENCES events (id),
+    webhook_id       TEXT NOT NULL REFERENCES webhooks (id),
+    organization_id  TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    attempts         BIGINT NOT NULL,
+    next_attempt_at  BIGINT NOT NULL,
+    lease_until      BIGINT,
+    leased_by        TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+-- The worker's claim: due pending deliveries, oldest first.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, status);
+CREATE INDEX deliveries_by_event ON deliveries (event_id);
+
+-- One per HTTP attempt: Recent Calls.
+CREATE TABLE calls (
+    id                TEXT PRIMARY KEY,
+    delivery_id       TEXT REFERENCES deliveries (id),   -- NULL for test calls
+    webhook_id        TEXT NOT NULL REFERENCES webhooks (id),
+    organization_id   TEXT NOT NULL,
+    event_id          TEXT NOT NULL,
+    event_type        TEXT NOT NULL,
+    attempt           BIGINT NOT NULL,
+    call_trigger      TEXT NOT NULL,
+    outcome           TEXT NOT NULL,
+    http_status       BIGINT,
+    url               TEXT NOT NULL,
+    started_at        BIGINT NOT NULL,
+    duration_ms       BIGINT NOT NULL,
+    error_message     TEXT,
+    response_excerpt  TEXT
+);
+-- Recent calls of a webhook, newest first.
+CREATE INDEX calls_by_webhook ON calls (webhook_id, started_at DESC, id DESC);

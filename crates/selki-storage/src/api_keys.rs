@@ -1,0 +1,89 @@
+//! API keys: stored as SHA-256 hashes of the key text, never the key.
+
+use selki_domain::{ApiKeyId, OrganizationId};
+use sqlx::any::AnyRow;
+
+use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::{ApiKey, ApiKeyScope, NewApiKey, Scope, Store, StoreError};
+
+const COLUMNS: &str = "id, organization_id, name, created_at, revoked_at";
+
+impl Store {
+    pub async fn create_api_key(
+        &self,
+        id: ApiKeyId,
+        new: &NewApiKey,
+    ) -> Result<ApiKey, StoreError> {
+        let organization = match &new.scope {
+            ApiKeyScope::Admin => None,
+            ApiKeyScope::Organization(org) => Some(org.as_str().to_owned()),
+        };
+        let sql = format!(
+            "INSERT INTO api_keys (id, organization_id, name, secret_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(organization)
+            .bind(new.name.clone())
+            .bind(new.secret_hash.to_vec())
+            .bind(self.now())
+            .fetch_one(&self.pool)
+            .await?;
+        api_key_from(&row)
+    }
+
+    /// The live (not revoked) key whose text hashes to `hash`.
+    pub async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(api_key_from).transpose()
+    }
+
+    /// Keys in scope, oldest first, revoked ones included.
+    pub async fn list_api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE ($1 IS NULL OR organization_id = $1) ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(scope.organization().map(str::to_owned))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(api_key_from).collect()
+    }
+
+    /// Revokes a key in scope; `false` if there is no such live key.
+    pub async fn revoke_api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<bool, StoreError> {
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL \
+             AND ($2 IS NULL OR organization_id = $2)",
+        )
+        .bind(id.to_string())
+        .bind(scope.organization().map(str::to_owned))
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(revoked > 0)
+    }
+}
+
+fn api_key_from(row: &AnyRow) -> Result<ApiKey, StoreError> {
+    let scope = match opt_text(row, "organization_id")? {
+        None => ApiKeyScope::Admin,
+        Some(org) => {
+            ApiKeyScope::Organization(parsed("organization_id", &org, OrganizationId::parse)?)
+        }
+    };
+    Ok(ApiKey {
+        id: parsed("id", &text(row, "id")?, ApiKeyId::parse)?,
+        scope,
+        name: text(row, "name")?,
+        created_at_ms: int(row, "created_at")?,
+        revoked_at_ms: opt_int(row, "revoked_at")?,
+    })
+}

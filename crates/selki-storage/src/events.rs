@@ -1,0 +1,220 @@
+//! Ingestion: an event and all its deliveries in one transaction.
+
+use std::collections::HashMap;
+
+use selki_domain::{DeliveryId, EventId, EventTypes, WebhookId};
+use sqlx::{Any, Transaction};
+
+use crate::rows::{int, opt_bytes, parsed, text};
+use crate::{Accepted, NewEvent, Store, StoreError};
+
+/// Deliveries per INSERT statement: 3 parameters each, well under SQLite's
+/// parameter limit.
+const DELIVERIES_PER_INSERT: usize = 100;
+
+/// A subscribed webhook as ingestion sees it.
+struct Subscriber {
+    id: String,
+    event_types: EventTypes,
+    enabled: bool,
+}
+
+impl Store {
+    /// Stores a batch of events with one delivery per subscribed webhook of
+    /// each event's organization: `pending` for enabled webhooks, `skipped`
+    /// (recoverable) for disabled ones. All or nothing: on any error no
+    /// event of the batch is stored.
+    ///
+    /// A client event id seen before returns the first event (a duplicate)
+    /// if the submission matches it, and fails the batch if it does not.
+    pub async fn submit_events(&self, events: &[NewEvent]) -> Result<Vec<Accepted>, StoreError> {
+        // Two submissions racing with one client event id: the loser hits
+        // the unique index, rolls back, and on its second try finds the
+        // winner's event.
+        match self.try_submit(events).await {
+            Err(StoreError::Unavailable(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.try_submit(events).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_submit(&self, events: &[NewEvent]) -> Result<Vec<Accepted>, StoreError> {
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            if let Some(first) = find_duplicate(&mut tx, index, event).await? {
+                accepted.push(first);
+                continue;
+            }
+            let org = event.organization.as_str();
+            if !subscribers.contains_key(org) {
+                subscribers.insert(org, load_subscribers(&mut tx, org).await?);
+            }
+            let targets: Vec<&Subscriber> = subscribers[org]
+                .iter()
+                .filter(|s| s.event_types.contains(event.event_type))
+                .collect();
+            let event_id = EventId::new();
+            let pending =
+                u32::try_from(targets.iter().filter(|s| s.enabled).count()).unwrap_or(u32::MAX);
+            insert_event(&mut tx, event_id, event, pending, now).await?;
+            for chunk in targets.chunks(DELIVERIES_PER_INSERT) {
+                insert_deliveries(&mut tx, event_id, org, chunk, now).await?;
+            }
+            accepted.push(Accepted {
+                event_id,
+                delivery_count: pending,
+                duplicate: false,
+            });
+        }
+        tx.commit().await?;
+        Ok(accepted)
+    }
+}
+
+async fn find_duplicate(
+    tx: &mut Transaction<'static, Any>,
+    index: usize,
+    event: &NewEvent,
+) -> Result<Option<Accepted>, StoreError> {
+    let Some(client_event_id) = &event.client_event_id else {
+        return Ok(None);
+    };
+    let row = sqlx::query(
+        "SELECT id, fingerprint, delivery_count FROM events \
+         WHERE organization_id = $1 AND client_event_id = $2",
+    )
+    .bind(event.organization.as_str().to_owned())
+    .bind(client_event_id.clone())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if opt_bytes(&row, "fingerprint")?.as_deref() != Some(event.fingerprint.as_slice()) {
+        return Err(StoreError::ClientEventIdConflict {
+            index,
+            client_event_id: client_event_id.clone(),
+        });
+    }
+    Ok(Some(Accepted {
+        event_id: parsed("id", &text(&row, "id")?, EventId::parse)?,
+        delivery_count: u32::try_from(int(&row, "delivery_count")?).unwrap_or(0),
+        duplicate: true,
+    }))
+}
+
+async fn load_subscribers(
+    tx: &mut Transaction<'static, Any>,
+    organization: &str,
+) -> Result<Vec<Subscriber>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, event_types, enabled FROM webhooks \
+         WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id",
+    )
+    .bind(organization.to_owned())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let bits = u32::try_from(int(row, "event_types")?).unwrap_or(0);
+            Ok(Subscriber {
+                id: parsed("id", &text(row, "id")?, WebhookId::parse)?.to_string(),
+                event_types: EventTypes::from_bits(bits)
+                    .ok_or_else(|| StoreError::Corrupt("event_types".into()))?,
+                enabled: int(row, "enabled")? != 0,
+            })
+        })
+        .collect()
+}
+
+async fn insert_event(
+    tx: &mut Transaction<'static, Any>,
+    id: EventId,
+    event: &NewEvent,
+    delivery_count: u32,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO events (id, organization_id, event_type, client_event_id, fingerprint, \
+         body, delivery_count, occurred_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id.to_string())
+    .bind(event.organization.as_str().to_owned())
+    .bind(event.event_type.as_str())
+    .bind(event.client_event_id.clone())
+    .bind(event.fingerprint.to_vec())
+    .bind(event.body.clone())
+    .bind(i64::from(delivery_count))
+    .bind(event.occurred_at_ms)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_deliveries(
+    tx: &mut Transaction<'static, Any>,
+    event_id: EventId,
+    organization: &str,
+    targets: &[&Subscriber],
+    now: i64,
+) -> Result<(), StoreError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..targets.len())
+        .map(|i| {
+            let p = i * 3;
+            format!(
+                "(${}, $1, ${}, $2, ${}, 0, $3, $3, $3)",
+                p + 4,
+                p + 5,
+                p + 6
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, attempts, \
+         next_attempt_at, created_at, updated_at) VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(event_id.to_string())
+        .bind(organization.to_owned())
+        .bind(now);
+    for target in targets {
+        let status = if target.enabled { "pending" } else { "skipped" };
+        query = query
+            .bind(DeliveryId::new().to_string())
+            .bind(target.id.clone())
+            .bind(status);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+impl Store {
+    /// Each delivery of an event: its webhook and status, by webhook id.
+    pub async fn delivery_statuses(
+        &self,
+        event_id: EventId,
+    ) -> Result<Vec<(WebhookId, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT webhook_id, status FROM deliveries WHERE event_id = $1 ORDER BY webhook_id",
+        )
+        .bind(event_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?,
+                    text(row, "status")?,
+                ))
+            })
+            .collect()
+    }
+}

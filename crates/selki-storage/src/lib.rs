@@ -1,0 +1,158 @@
+//! Storage of Selki Webhooks: webhooks, events, deliveries, calls and API
+//! keys, on PostgreSQL (production, shared by many processes) or SQLite
+//! (the embedded default).
+//!
+//! Both stores run the same SQL through sqlx's `Any` driver: the schema and
+//! the queries use only what both databases understand, so the two cannot
+//! drift; the shared conformance suite (tests/it) runs against each. This
+//! crate is the only one that contains SQL.
+
+mod api_keys;
+mod events;
+mod keyring;
+mod migrations;
+mod model;
+mod rows;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::Executor as _;
+use sqlx::any::AnyPoolOptions;
+
+pub use keyring::{Keyring, KeyringError, Sealed};
+pub use model::{
+    Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
+    Webhook, WebhookFilter, WebhookPatch,
+};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// What a store needs to know the time. Injected so tests can fix it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Unix milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or failed; nothing was written.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrating the database failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A submission reused a client event id with different content.
+    #[error("client event id `{client_event_id}` was already used for a different event")]
+    ClientEventIdConflict {
+        index: usize,
+        client_event_id: String,
+    },
+    /// A stored secret could not be opened with the configured keys.
+    #[error("the signing secret of {0} cannot be opened with the configured keys")]
+    SealedWithUnknownKey(String),
+    /// A row holds something this version cannot read.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Unavailable(err)
+    }
+}
+
+/// The store. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    /// Connects to `postgres://…` or `sqlite:…` (the file is created when
+    /// missing). Does not migrate: call [`Store::migrate`].
+    pub async fn connect(
+        url: &str,
+        keyring: Keyring,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        let pool = match backend {
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+            // One writer at a time in SQLite: WAL lets readers go on, and the
+            // busy timeout queues writers instead of failing them.
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+                            )
+                            .await
+                            .map(|_| ())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
+        Ok(Self {
+            pool,
+            backend,
+            keyring: Arc::new(keyring),
+            clock,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::migrator()
+            .run(&self.pool)
+            .await
+            .map_err(StoreError::Migrate)
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,25 @@
+//! Migrations embedded in the binary, the same for both databases.
+
+use sqlx::AssertSqlSafe;
+use sqlx::SqlSafeStr as _;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+const MIGRATIONS: [(i64, &str, &str); 1] =
+    [(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+pub(crate) fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,39 @@
+//! Reading columns back into domain types. A value that does not parse is
+//! a corrupt row, reported as such rather than guessed at.
+
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use crate::StoreError;
+
+pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
+    Ok(row.try_get::<String, _>(column)?)
+}
+
+pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>, StoreError> {
+    Ok(row.try_get::<Option<String>, _>(column)?)
+}
+
+pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64, StoreError> {
+    Ok(row.try_get::<i64, _>(column)?)
+}
+
+pub(crate) fn opt_int(row: &AnyRow, column: &str) -> Result<Option<i64>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(column)?)
+}
+
+pub(crate) fn opt_bytes(row: &AnyRow, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(row.try_get::<Option<Vec<u8>>, _>(column)?)
+}
+
+pub(crate) fn parsed<T, E: std::fmt::Display>(
+    column: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    parse(value).map_err(|e| StoreError::Corrupt(format!("{column} `{value}`: {e}")))
+}
+
+pub(crate) fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

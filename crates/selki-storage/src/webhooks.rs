@@ -1,0 +1,332 @@
+//! Webhooks: create, read, list, change, rotate secrets, delete.
+
+use selki_domain::{
+    CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, UrlPolicy, WebhookId,
+    WebhookName,
+};
+use selki_webhooks::Secret;
+use sqlx::any::AnyRow;
+use std::time::Duration;
+
+use crate::rows::{flag, int, opt_bytes, opt_int, opt_text, parsed, text};
+use crate::{
+    NewWebhook, Page, Scope, Sealed, SigningState, Store, StoreError, Webhook, WebhookFilter,
+    WebhookPatch,
+};
+
+const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
+    retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
+    CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, previous_secret_expires_at, created_at, updated_at";
+
+impl Store {
+    pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Webhook, StoreError> {
+        let id = WebhookId::new();
+        let now = self.now();
+        let sealed = new.secret.as_ref().map(|s| self.seal(s, id));
+        let sql = format!(
+            "INSERT INTO webhooks (id, organization_id, name, url, event_types, enabled, \
+             retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
+             secret, secret_key_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(new.organization.as_str().to_owned())
+            .bind(new.name.as_str().to_owned())
+            .bind(new.url.as_str().to_owned())
+            .bind(i64::from(new.event_types.bits()))
+            .bind(flag(new.enabled))
+            .bind(i64::from(new.retry.attempts()))
+            .bind(millis(new.retry.delay()))
+            .bind(flag(new.retry.exponential()))
+            .bind(millis(new.retry.max_delay()))
+            .bind(headers_json(&new.headers))
+            .bind(sealed.as_ref().map(|s| s.bytes.clone()))
+            .bind(sealed.map(|s| s.key_id))
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        webhook_from(&row)
+    }
+
+    pub async fn get_webhook(
+        &self,
+        scope: &Scope,
+        id: WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR organization_id = $2)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(scope.organization().map(str::to_owned))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(webhook_from).transpose()
+    }
+
+    /// One organization's webhooks, oldest first.
+    pub async fn list_webhooks(
+        &self,
+        organization: &OrganizationId,
+        filter: WebhookFilter,
+        page: Page<WebhookId>,
+    ) -> Result<Vec<Webhook>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE organization_id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR enabled = $2) AND ($3 IS NULL OR id > $3) \
+             ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organization.as_str().to_owned())
+            .bind(filter.enabled.map(flag))
+            .bind(page.after.map(|id| id.to_string()))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(webhook_from).collect()
+    }
+
+    /// Applies a patch in one statement; `None` if there is no such webhook
+    /// in scope. Enabling a webhook clears why it was disabled.
+    pub async fn update_webhook(
+        &self,
+        scope: &Scope,
+        id: WebhookId,
+        patch: &WebhookPatch,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let sql = format!(
+            "UPDATE webhooks SET \
+               name = COALESCE($3, name), url = COALESCE($4, url), \
+               event_types = COALESCE($5, event_types), enabled = COALESCE($6, enabled), \
+               disabled_reason = CASE WHEN CAST($6 AS BIGINT) = 1 THEN NULL ELSE disabled_reason END, \
+               retry_attempts = COALESCE($7, retry_attempts), \
+               retry_delay_ms = COALESCE($8, retry_delay_ms), \
+               retry_exponential = COALESCE($9, retry_exponential), \
+               retry_max_delay_ms = COALESCE($10, retry_max_delay_ms), \
+               headers = COALESCE($11, headers), updated_at = $12 \
+             WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
+             RETURNING {COLUMNS}"
+        );
+        let retry = patch.retry;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(scope.organization().map(str::to_owned))
+            .bind(patch.name.as_ref().map(|n| n.as_str().to_owned()))
+            .bind(patch.url.as_ref().map(|u| u.as_str().to_owned()))
+            .bind(patch.event_types.map(|t| i64::from(t.bits())))
+            .bind(patch.enabled.map(flag))
+            .bind(retry.map(|r| i64::from(r.attempts())))
+            .bind(retry.map(|r| millis(r.delay())))
+            .bind(retry.map(|r| flag(r.exponential())))
+            .bind(retry.map(|r| millis(r.max_delay())))
+            .bind(patch.headers.as_ref().map(headers_json))
+            .bind(self.now())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(webhook_from).transpose()
+    }
+
+    /// Deletes a webhook for good and cancels its waiting deliveries, in one
+    /// transaction. Its calls stay stored for audit. `false` if there was no
+    /// such webhook in scope.
+    pub async fn delete_webhook(&self, scope: &Scope, id: WebhookId) -> Result<bool, StoreError> {
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
+            "UPDATE webhooks SET deleted_at = $3, secret = NULL, previous_secret = NULL, \
+             updated_at = $3 WHERE id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR organization_id = $2)",
+        )
+        .bind(id.to_string())
+        .bind(scope.organization().map(str::to_owned))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', updated_at = $2 \
+             WHERE webhook_id = $1 AND status IN ('pending', 'skipped')",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces the signing secret. The old one keeps signing until
+    /// `grace` from now (not at all for a zero grace).
+    pub async fn rotate_secret(
+        &self,
+        scope: &Scope,
+        id: WebhookId,
+        secret: &Secret,
+        grace: Duration,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let now = self.now();
+        let until = now.saturating_add(millis(grace));
+        let sealed = self.seal(secret, id);
+        // Every right-hand side reads the row as it was before the update.
+        let sql = format!(
+            "UPDATE webhooks SET \
+               previous_secret = CASE WHEN CAST($6 AS BIGINT) > CAST($5 AS BIGINT) THEN secret ELSE NULL END, \
+               previous_secret_key_id = CASE WHEN CAST($6 AS BIGINT) > CAST($5 AS BIGINT) THEN secret_key_id ELSE NULL END, \
+               previous_secret_expires_at = CASE WHEN CAST($6 AS BIGINT) > CAST($5 AS BIGINT) AND secret IS NOT NULL \
+                 THEN $6 ELSE NULL END, \
+               secret = $3, secret_key_id = $4, updated_at = $5 \
+             WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
+             RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .bind(scope.organization().map(str::to_owned))
+            .bind(sealed.bytes)
+            .bind(sealed.key_id)
+            .bind(now)
+            .bind(until)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(webhook_from).transpose()
+    }
+
+    /// The secrets a delivery is signed with now: the current one, then a
+    /// rotated-out one still within its grace period.
+    pub async fn signing_secrets(&self, id: WebhookId) -> Result<Vec<Secret>, StoreError> {
+        let row = sqlx::query(
+            "SELECT secret, secret_key_id, previous_secret, previous_secret_key_id, \
+             previous_secret_expires_at FROM webhooks WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let mut secrets = Vec::new();
+        let previous_live =
+            opt_int(&row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
+        for (bytes, key_id, live) in [
+            ("secret", "secret_key_id", true),
+            ("previous_secret", "previous_secret_key_id", previous_live),
+        ] {
+            if let (true, Some(bytes), Some(key_id)) =
+                (live, opt_bytes(&row, bytes)?, opt_text(&row, key_id)?)
+            {
+                secrets.push(self.open(&Sealed { key_id, bytes }, id)?);
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// Re-seals every stored secret with the newest configured key, after a
+    /// key rotation. Returns how many secrets were re-sealed.
+    pub async fn reseal_secrets(&self) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, secret, secret_key_id, previous_secret, previous_secret_key_id \
+             FROM webhooks WHERE (secret IS NOT NULL AND secret_key_id <> $1) \
+             OR (previous_secret IS NOT NULL AND previous_secret_key_id <> $1)",
+        )
+        .bind(self.keyring.sealing_key_id().to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut count = 0;
+        for row in rows {
+            let id = parsed("id", &text(&row, "id")?, WebhookId::parse)?;
+            let reseal = |bytes: Option<Vec<u8>>, key_id: Option<String>| match (bytes, key_id) {
+                (Some(bytes), Some(key_id)) => self
+                    .open(&Sealed { key_id, bytes }, id)
+                    .map(|s| Some(self.seal(&s, id))),
+                _ => Ok(None),
+            };
+            let current = reseal(opt_bytes(&row, "secret")?, opt_text(&row, "secret_key_id")?)?;
+            let previous = reseal(
+                opt_bytes(&row, "previous_secret")?,
+                opt_text(&row, "previous_secret_key_id")?,
+            )?;
+            sqlx::query(
+                "UPDATE webhooks SET secret = $2, secret_key_id = $3, previous_secret = $4, \
+                 previous_secret_key_id = $5 WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .bind(current.as_ref().map(|s| s.bytes.clone()))
+            .bind(current.as_ref().map(|s| s.key_id.clone()))
+            .bind(previous.as_ref().map(|s| s.bytes.clone()))
+            .bind(previous.as_ref().map(|s| s.key_id.clone()))
+            .execute(&self.pool)
+            .await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn seal(&self, secret: &Secret, id: WebhookId) -> Sealed {
+        self.keyring
+            .seal(secret.expose().as_bytes(), &id.to_string())
+    }
+
+    fn open(&self, sealed: &Sealed, id: WebhookId) -> Result<Secret, StoreError> {
+        let plain = self
+            .keyring
+            .open(sealed, &id.to_string())
+            .ok_or_else(|| StoreError::SealedWithUnknownKey(id.to_string()))?;
+        let text =
+            String::from_utf8(plain).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))?;
+        Secret::parse(&text).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn headers_json(headers: &CustomHeaders) -> String {
+    let pairs: Vec<(&str, &str)> = headers.iter().collect();
+    serde_json::to_string(&pairs).expect("string pairs always serialise")
+}
+
+fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let bits = u32::try_from(int(row, "event_types")?).map_err(|_| corrupt("event_types"))?;
+    let headers: Vec<(String, String)> =
+        serde_json::from_str(&text(row, "headers")?).map_err(|_| corrupt("headers"))?;
+    let retry = RetryPolicy::new(
+        u32::try_from(int(row, "retry_attempts")?).map_err(|_| corrupt("retry_attempts"))?,
+        Duration::from_millis(int(row, "retry_delay_ms")?.max(0).cast_unsigned()),
+        int(row, "retry_exponential")? != 0,
+        Some(Duration::from_millis(
+            int(row, "retry_max_delay_ms")?.max(0).cast_unsigned(),
+        )),
+    )
+    .map_err(|_| corrupt("retry policy"))?;
+    Ok(Webhook {
+        id: parsed("id", &text(row, "id")?, WebhookId::parse)?,
+        organization: parsed(
+            "organization_id",
+            &text(row, "organization_id")?,
+            OrganizationId::parse,
+        )?,
+        name: parsed("name", &text(row, "name")?, WebhookName::parse)?,
+        // Stored URLs passed the policy in force when they were written.
+        url: parsed("url", &text(row, "url")?, |u| {
+            EndpointUrl::parse(u, UrlPolicy::AllowHttp)
+        })?,
+        event_types: EventTypes::from_bits(bits).ok_or_else(|| corrupt("event_types"))?,
+        enabled: int(row, "enabled")? != 0,
+        disabled_reason: opt_text(row, "disabled_reason")?,
+        retry,
+        headers: CustomHeaders::new(headers).map_err(|_| corrupt("headers"))?,
+        signing: SigningState {
+            secret_set: int(row, "secret_set")? != 0,
+            previous_expires_at_ms: opt_int(row, "previous_secret_expires_at")?,
+        },
+        created_at_ms: int(row, "created_at")?,
+        updated_at_ms: int(row, "updated_at")?,
+    })
+}

@@ -1,0 +1,5 @@
+//! The conformance suite: every scenario runs against SQLite and against
+//! PostgreSQL, each on a fresh database.
+
+mod harness;
+mod scenarios;

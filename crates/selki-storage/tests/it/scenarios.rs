@@ -1,0 +1,553 @@
+//! What every store must do. Each scenario runs on SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use selki_domain::{
+    ApiKeyId, CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, UrlPolicy,
+    WebhookId, WebhookName,
+};
+use selki_storage::{
+    ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, Store, StoreError, WebhookFilter,
+    WebhookPatch,
+};
+use selki_webhooks::{EventType, Secret};
+
+use crate::harness::{KEY_A, KEY_B, TestStore, both, keyring};
+
+both!(
+    a_created_webhook_reads_back_with_every_setting,
+    another_organizations_webhook_behaves_as_missing,
+    listing_pages_by_creation_and_filters_by_enabled,
+    an_update_changes_only_the_fields_given,
+    an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else,
+    a_retried_submission_returns_the_first_event_and_a_changed_one_conflicts,
+    a_batch_with_a_conflict_stores_nothing,
+    deleting_a_webhook_cancels_its_waiting_deliveries,
+    a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends,
+    secrets_are_sealed_and_can_be_resealed_under_a_new_key,
+    api_keys_are_found_by_hash_until_revoked,
+    migrating_twice_changes_nothing,
+);
+
+fn org(name: &str) -> OrganizationId {
+    OrganizationId::parse(name).expect("org")
+}
+
+fn secret(byte: u8) -> Secret {
+    Secret::from_bytes(&[byte; 32]).expect("secret")
+}
+
+fn new_webhook(organization: &str, types: &[EventType], enabled: bool) -> NewWebhook {
+    NewWebhook {
+        organization: org(organization),
+        name: WebhookName::parse("Notify Slack on Clicks").expect("name"),
+        url: EndpointUrl::parse("https://hooks.example.com/selki?x=1", UrlPolicy::HttpsOnly)
+            .expect("url"),
+        event_types: EventTypes::new(types.iter().copied()).expect("types"),
+        enabled,
+        retry: RetryPolicy::new(
+            3,
+            Duration::from_secs(10),
+            true,
+            Some(Duration::from_secs(600)),
+        )
+        .expect("retry"),
+        headers: CustomHeaders::new(vec![("Authorization".into(), "Bearer t0ken".into())])
+            .expect("headers"),
+        secret: Some(secret(1)),
+    }
+}
+
+fn event(
+    organization: &str,
+    event_type: EventType,
+    client_id: Option<&str>,
+    fingerprint: u8,
+) -> NewEvent {
+    NewEvent {
+        organization: org(organization),
+        event_type,
+        client_event_id: client_id.map(str::to_owned),
+        fingerprint: [fingerprint; 32],
+        body: format!(
+            r#"{{"timestamp":"2025-08-07T10:01:42Z","subscription":"{event_type}","data":{{}}}}"#
+        ),
+        occurred_at_ms: 1_754_560_902_000,
+    }
+}
+
+const CLICKED: EventType = EventType::PhishingEmailClicked;
+const SENT: EventType = EventType::PhishingEmailSent;
+
+async fn a_created_webhook_reads_back_with_every_setting(t: &TestStore) {
+    let created = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED, SENT], true))
+        .await
+        .expect("create");
+    let read = t
+        .store
+        .get_webhook(&Scope::All, created.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(read.name.as_str(), "Notify Slack on Clicks");
+    assert_eq!(read.url.as_str(), "https://hooks.example.com/selki?x=1");
+    assert_eq!(
+        read.event_types,
+        EventTypes::new([SENT, CLICKED]).expect("types")
+    );
+    assert_eq!(read.retry.attempts(), 3);
+    assert_eq!(read.retry.max_delay(), Duration::from_secs(600));
+    assert_eq!(
+        read.headers.iter().collect::<Vec<_>>(),
+        [("authorization", "Bearer t0ken")]
+    );
+    assert!(read.signing.secret_set);
+    assert!(read.enabled);
+    assert_eq!(read.created_at_ms, t.clock_ms());
+    let secrets = t.store.signing_secrets(created.id).await.expect("secrets");
+    assert_eq!(
+        secrets.iter().map(Secret::expose).collect::<Vec<_>>(),
+        [secret(1).expose()]
+    );
+}
+
+async fn another_organizations_webhook_behaves_as_missing(t: &TestStore) {
+    let theirs = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let mine = Scope::Organization(org("globex"));
+    assert!(
+        t.store
+            .get_webhook(&mine, theirs.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let patch = WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    assert!(
+        t.store
+            .update_webhook(&mine, theirs.id, &patch)
+            .await
+            .expect("update")
+            .is_none()
+    );
+    assert!(
+        t.store
+            .rotate_secret(&mine, theirs.id, &secret(2), Duration::ZERO)
+            .await
+            .expect("rotate")
+            .is_none()
+    );
+    assert!(
+        !t.store
+            .delete_webhook(&mine, theirs.id)
+            .await
+            .expect("delete")
+    );
+    let still = t
+        .store
+        .get_webhook(&Scope::Organization(org("acme")), theirs.id)
+        .await
+        .expect("get");
+    assert!(still.expect("untouched").enabled);
+}
+
+async fn listing_pages_by_creation_and_filters_by_enabled(t: &TestStore) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            t.store
+                .create_webhook(&new_webhook("acme", &[CLICKED], i % 2 == 0))
+                .await
+                .expect("create")
+                .id,
+        );
+    }
+    t.store
+        .create_webhook(&new_webhook("globex", &[CLICKED], true))
+        .await
+        .expect("other org");
+    let page = |after, limit| Page { after, limit };
+    let acme = org("acme");
+    let first = t
+        .store
+        .list_webhooks(&acme, WebhookFilter::default(), page(None, 2))
+        .await
+        .expect("list");
+    assert_eq!(first.iter().map(|w| w.id).collect::<Vec<_>>(), ids[..2]);
+    let rest = t
+        .store
+        .list_webhooks(&acme, WebhookFilter::default(), page(Some(ids[1]), 10))
+        .await
+        .expect("list");
+    assert_eq!(rest.iter().map(|w| w.id).collect::<Vec<_>>(), ids[2..]);
+    let enabled = WebhookFilter {
+        enabled: Some(true),
+    };
+    let on = t
+        .store
+        .list_webhooks(&acme, enabled, page(None, 10))
+        .await
+        .expect("list");
+    assert_eq!(
+        on.iter().map(|w| w.id).collect::<Vec<_>>(),
+        [ids[0], ids[2], ids[4]]
+    );
+}
+
+async fn an_update_changes_only_the_fields_given(t: &TestStore) {
+    let created = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    t.clock.advance_ms(1000);
+    let patch = WebhookPatch {
+        name: Some(WebhookName::parse("Renamed").expect("name")),
+        event_types: Some(EventTypes::new([SENT]).expect("types")),
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let updated = t
+        .store
+        .update_webhook(&Scope::All, created.id, &patch)
+        .await
+        .expect("update")
+        .expect("exists");
+    assert_eq!(updated.name.as_str(), "Renamed");
+    assert_eq!(updated.event_types, EventTypes::new([SENT]).expect("types"));
+    assert!(!updated.enabled);
+    assert_eq!(updated.url, created.url);
+    assert_eq!(updated.retry, created.retry);
+    assert_eq!(updated.headers, created.headers);
+    assert_eq!(updated.updated_at_ms, created.updated_at_ms + 1000);
+    assert_eq!(updated.created_at_ms, created.created_at_ms);
+}
+
+async fn an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else(t: &TestStore) {
+    let on = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let off = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED, SENT], false))
+        .await
+        .expect("create");
+    let other_type = t
+        .store
+        .create_webhook(&new_webhook("acme", &[SENT], true))
+        .await
+        .expect("create");
+    let other_org = t
+        .store
+        .create_webhook(&new_webhook("globex", &[CLICKED], true))
+        .await
+        .expect("create");
+    let accepted = t
+        .store
+        .submit_events(&[event("acme", CLICKED, None, 1)])
+        .await
+        .expect("submit");
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].delivery_count, 1);
+    assert!(!accepted[0].duplicate);
+    let statuses = t
+        .store
+        .delivery_statuses(accepted[0].event_id)
+        .await
+        .expect("statuses");
+    assert_eq!(
+        statuses,
+        [
+            (on.id, "pending".to_owned()),
+            (off.id, "skipped".to_owned())
+        ]
+    );
+    let _ = (other_type, other_org);
+}
+
+async fn a_retried_submission_returns_the_first_event_and_a_changed_one_conflicts(t: &TestStore) {
+    t.store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let first = t
+        .store
+        .submit_events(&[event("acme", CLICKED, Some("c-1"), 1)])
+        .await
+        .expect("first");
+    let again = t
+        .store
+        .submit_events(&[event("acme", CLICKED, Some("c-1"), 1)])
+        .await
+        .expect("again");
+    assert_eq!(again[0].event_id, first[0].event_id);
+    assert_eq!(again[0].delivery_count, 1);
+    assert!(again[0].duplicate);
+    assert_eq!(
+        t.store
+            .delivery_statuses(first[0].event_id)
+            .await
+            .expect("statuses")
+            .len(),
+        1
+    );
+    let changed = t
+        .store
+        .submit_events(&[event("acme", CLICKED, Some("c-1"), 2)])
+        .await;
+    assert!(
+        matches!(
+            changed,
+            Err(StoreError::ClientEventIdConflict { index: 0, .. })
+        ),
+        "{changed:?}"
+    );
+    // The same client id in another organization is another event.
+    let elsewhere = t
+        .store
+        .submit_events(&[event("globex", CLICKED, Some("c-1"), 2)])
+        .await
+        .expect("other org");
+    assert_ne!(elsewhere[0].event_id, first[0].event_id);
+}
+
+async fn a_batch_with_a_conflict_stores_nothing(t: &TestStore) {
+    t.store
+        .submit_events(&[event("acme", CLICKED, Some("taken"), 1)])
+        .await
+        .expect("first");
+    let batch = [
+        event("acme", CLICKED, Some("new-1"), 1),
+        event("acme", SENT, None, 1),
+        event("acme", CLICKED, Some("taken"), 9),
+    ];
+    let result = t.store.submit_events(&batch).await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::ClientEventIdConflict { index: 2, .. })
+        ),
+        "{result:?}"
+    );
+    // Nothing of the batch was kept: "new-1" is still free.
+    let retry = t
+        .store
+        .submit_events(&[event("acme", CLICKED, Some("new-1"), 7)])
+        .await
+        .expect("free");
+    assert!(!retry[0].duplicate);
+}
+
+async fn deleting_a_webhook_cancels_its_waiting_deliveries(t: &TestStore) {
+    let hook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let accepted = t
+        .store
+        .submit_events(&[event("acme", CLICKED, None, 1)])
+        .await
+        .expect("submit");
+    assert!(
+        t.store
+            .delete_webhook(&Scope::Organization(org("acme")), hook.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        t.store
+            .get_webhook(&Scope::All, hook.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        !t.store
+            .delete_webhook(&Scope::All, hook.id)
+            .await
+            .expect("again"),
+        "deleting twice"
+    );
+    let statuses = t
+        .store
+        .delivery_statuses(accepted[0].event_id)
+        .await
+        .expect("statuses");
+    assert_eq!(statuses, [(hook.id, "cancelled".to_owned())]);
+    let later = t
+        .store
+        .submit_events(&[event("acme", CLICKED, None, 2)])
+        .await
+        .expect("submit");
+    assert_eq!(
+        later[0].delivery_count, 0,
+        "a deleted webhook gets no new deliveries"
+    );
+    assert!(
+        t.store
+            .signing_secrets(hook.id)
+            .await
+            .expect("secrets")
+            .is_empty()
+    );
+}
+
+async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends(t: &TestStore) {
+    let hook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let rotated = t
+        .store
+        .rotate_secret(&Scope::All, hook.id, &secret(2), Duration::from_secs(3600))
+        .await
+        .expect("rotate")
+        .expect("exists");
+    assert_eq!(
+        rotated.signing.previous_expires_at_ms,
+        Some(t.clock_ms() + 3_600_000)
+    );
+    let exposed = |s: Vec<Secret>| s.iter().map(Secret::expose).collect::<Vec<_>>();
+    let both = t.store.signing_secrets(hook.id).await.expect("secrets");
+    assert_eq!(exposed(both), [secret(2).expose(), secret(1).expose()]);
+    t.clock.advance_ms(3_600_001);
+    let after = t.store.signing_secrets(hook.id).await.expect("secrets");
+    assert_eq!(exposed(after), [secret(2).expose()]);
+    let immediate = t
+        .store
+        .rotate_secret(&Scope::All, hook.id, &secret(3), Duration::ZERO)
+        .await
+        .expect("rotate")
+        .expect("exists");
+    assert_eq!(immediate.signing.previous_expires_at_ms, None);
+    assert_eq!(
+        exposed(t.store.signing_secrets(hook.id).await.expect("secrets")),
+        [secret(3).expose()]
+    );
+}
+
+async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
+    let hook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let clock = t.clock.clone();
+    // Only key b: the secret sealed under a cannot be opened.
+    let b_only = Store::connect(&t.url, keyring(&[KEY_B]), clock.clone())
+        .await
+        .expect("connect");
+    assert!(matches!(
+        b_only.signing_secrets(hook.id).await,
+        Err(StoreError::SealedWithUnknownKey(_))
+    ));
+    // b seals, a still opens: reseal, then b alone suffices.
+    let both = Store::connect(&t.url, keyring(&[KEY_B, KEY_A]), clock)
+        .await
+        .expect("connect");
+    assert_eq!(both.reseal_secrets().await.expect("reseal"), 1);
+    assert_eq!(
+        both.reseal_secrets().await.expect("reseal"),
+        0,
+        "nothing left to reseal"
+    );
+    let opened = b_only.signing_secrets(hook.id).await.expect("opens with b");
+    assert_eq!(
+        opened.iter().map(Secret::expose).collect::<Vec<_>>(),
+        [secret(1).expose()]
+    );
+    b_only.close().await;
+    both.close().await;
+}
+
+async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
+    let id = ApiKeyId::new();
+    let new = NewApiKey {
+        scope: ApiKeyScope::Organization(org("acme")),
+        name: "ci".into(),
+        secret_hash: [5; 32],
+    };
+    let key = t.store.create_api_key(id, &new).await.expect("create");
+    assert_eq!(
+        t.store.find_api_key(&[5; 32]).await.expect("find"),
+        Some(key.clone())
+    );
+    assert_eq!(t.store.find_api_key(&[6; 32]).await.expect("find"), None);
+    let admin = NewApiKey {
+        scope: ApiKeyScope::Admin,
+        name: "ops".into(),
+        secret_hash: [7; 32],
+    };
+    t.store
+        .create_api_key(ApiKeyId::new(), &admin)
+        .await
+        .expect("admin key");
+    assert_eq!(
+        t.store
+            .list_api_keys(&Scope::Organization(org("acme")))
+            .await
+            .expect("list"),
+        [key]
+    );
+    assert_eq!(
+        t.store
+            .list_api_keys(&Scope::All)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    assert!(
+        !t.store
+            .revoke_api_key(&Scope::Organization(org("globex")), id)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        t.store
+            .revoke_api_key(&Scope::Organization(org("acme")), id)
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(t.store.find_api_key(&[5; 32]).await.expect("find"), None);
+}
+
+async fn migrating_twice_changes_nothing(t: &TestStore) {
+    t.store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    t.store.migrate().await.expect("second migrate");
+    let listed = t
+        .store
+        .list_webhooks(
+            &org("acme"),
+            WebhookFilter::default(),
+            Page {
+                after: None::<WebhookId>,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+}
+
+impl TestStore {
+    fn clock_ms(&self) -> i64 {
+        use selki_storage::Clock as _;
+        self.clock.now_ms()
+    }
+}
