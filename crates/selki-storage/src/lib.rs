@@ -13,6 +13,7 @@ mod keyring;
 mod migrations;
 mod model;
 mod rows;
+mod stats;
 mod webhooks;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
 };
+pub use stats::WebhookStats;
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -120,6 +120,30 @@ fn trust_loopback(version: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A virtual environment in target/ with tests/python/requirements.txt.
+pub(crate) fn python_venv() -> Result<std::path::PathBuf, Failed> {
+    let venv = root().join("target/python");
+    let python = venv.join("bin/python");
+    let ready = Cmd::new(&python)
+        .args(["-c", "import grpc_tools"])
+        .output()
+        .is_some();
+    if !ready {
+        Cmd::new("python3").arg("-m").arg("venv").arg(&venv).run()?;
+        Cmd::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                "tests/python/requirements.txt",
+            ])
+            .run()?;
+    }
+    Ok(python)
+}
+
 fn locked_version(package: &str) -> Result<String, Failed> {
     let lock = std::fs::read_to_string(root().join("Cargo.lock"))
         .map_err(|e| Failed(format!("reading Cargo.lock: {e}")))?;

@@ -82,6 +82,7 @@ fn ci() -> Result<(), Failed> {
             .arg("lint")
             .run()
     })?;
+    step("python grpcio client", python_client)?;
     step("node tests", || {
         Cmd::new("node")
             .args(["--test", "--test-reporter=spec", "test/"])
@@ -141,6 +142,18 @@ fn wasm() -> Result<(), Failed> {
             .run()?;
     }
     Ok(())
+}
+
+/// A client nobody here wrote: Python's grpcio against a real server.
+fn python_client() -> Result<(), Failed> {
+    let python = install::python_venv()?;
+    Cmd::new("cargo")
+        .args(["build", "-p", "selki-server"])
+        .run()?;
+    Cmd::new(python)
+        .arg("tests/python/client_test.py")
+        .arg(root().join("target/debug/selki-server"))
+        .run()
 }
 
 fn bench_sdk() -> Result<(), Failed> {

@@ -13,7 +13,7 @@ use tonic::transport::Channel;
 
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Db {
@@ -84,9 +84,15 @@ pub(crate) fn server_command() -> Command {
 
 impl TestServer {
     pub(crate) async fn start(db: Db) -> Option<Self> {
+        Self::start_with(db, &[], None).await
+    }
+
+    /// With extra flags; over TLS trusting `ca` when given.
+    pub(crate) async fn start_with(db: Db, args: &[&str], ca: Option<&[u8]>) -> Option<Self> {
         let (url, drop_database) = database(db).await?;
         let mut child = server_command()
             .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(args)
             .env("DATABASE_URL", &url)
             .env("SELKI_ADMIN_KEY", ADMIN_KEY)
             .env("SELKI_SECRET_KEYS", SECRET_KEYS)
@@ -108,16 +114,30 @@ impl TestServer {
         })
         .await
         .expect("reader");
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = match ca {
+            None => Channel::from_shared(format!("http://{addr}")).expect("uri"),
+            Some(ca) => {
+                let port = addr.rsplit(':').next().expect("port");
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                    .domain_name("localhost");
+                Channel::from_shared(format!("https://localhost:{port}"))
+                    .expect("uri")
+                    .tls_config(tls)
+                    .expect("tls")
+            }
+        };
+        let channel = channel.connect().await.expect("connect");
         Some(Self {
             child,
             channel,
             drop_database,
         })
+    }
+
+    /// The PostgreSQL database this server uses, if any.
+    pub(crate) fn database_name(&self) -> Option<&str> {
+        self.drop_database.as_deref()
     }
 
     pub(crate) fn webhooks(&self) -> WebhookServiceClient<Channel> {
@@ -136,7 +156,10 @@ impl TestServer {
     /// which must stay free to answer the server's GOAWAY.
     pub(crate) async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         let child = &mut self.child;
         tokio::task::block_in_place(|| child.wait().expect("wait"))
     }

@@ -4,7 +4,11 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::{Db, TestServer, server_command};
+use selki_proto::v1 as pb;
+use sqlx::{Connection as _, Executor as _};
+use tonic::Code;
+
+use crate::harness::{ADMIN_KEY, Db, POSTGRES_ADMIN_URL, TestServer, authed, server_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_serving_and_a_sigterm_stops_the_server_cleanly() {
@@ -131,4 +135,100 @@ fn help_documents_every_setting() {
             "`{setting}` missing from --help:\n{help}"
         );
     }
+}
+
+#[tokio::test]
+async fn grpc_is_served_over_tls_when_given_a_certificate() {
+    let dir = std::env::temp_dir().join(format!("selki-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let args = [
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ];
+    let pem = std::fs::read(&cert).expect("cert");
+    let server = TestServer::start_with(Db::Sqlite, &args, Some(&pem))
+        .await
+        .expect("sqlite always works");
+    let list = pb::ListWebhooksRequest {
+        organization_id: "acme".into(),
+        ..Default::default()
+    };
+    let listed = server
+        .webhooks()
+        .list_webhooks(authed(ADMIN_KEY, list))
+        .await
+        .expect("list over TLS");
+    assert!(listed.into_inner().webhooks.is_empty());
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn when_the_database_goes_away_rpcs_answer_unavailable() {
+    let Some(server) = TestServer::start(Db::Postgres).await else {
+        return;
+    };
+    let name = server
+        .database_name()
+        .expect("a postgres database")
+        .to_owned();
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+        .await
+        .expect("admin");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .await
+        .expect("drop");
+    let create = crate::fixtures::create_request("acme");
+    let status = server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, create))
+        .await
+        .expect_err("no database");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("nothing was written"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        !status.message().contains(&name),
+        "internals stay in the log: {}",
+        status.message()
+    );
+    server.finish().await;
 }

@@ -27,6 +27,7 @@ both!(
     secrets_are_sealed_and_can_be_resealed_under_a_new_key,
     api_keys_are_found_by_hash_until_revoked,
     migrating_twice_changes_nothing,
+    stats_count_waiting_deliveries_and_hide_other_organizations,
 );
 
 fn org(name: &str) -> OrganizationId {
@@ -550,4 +551,42 @@ impl TestStore {
         use selki_storage::Clock as _;
         self.clock.now_ms()
     }
+}
+
+async fn stats_count_waiting_deliveries_and_hide_other_organizations(t: &TestStore) {
+    let hook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    t.store
+        .submit_events(&[
+            event("acme", CLICKED, None, 1),
+            event("acme", CLICKED, None, 2),
+        ])
+        .await
+        .expect("submit");
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, hook.id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!(stats.pending_deliveries, 2);
+    assert_eq!(
+        (
+            stats.total_calls,
+            stats.failed_deliveries,
+            stats.last_success_ms
+        ),
+        (0, 0, None)
+    );
+    let other = Scope::Organization(org("globex"));
+    assert_eq!(
+        t.store
+            .webhook_stats(&other, hook.id, 0)
+            .await
+            .expect("stats"),
+        None
+    );
 }
