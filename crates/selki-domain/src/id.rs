@@ -3,7 +3,24 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ulid::Ulid;
+use std::sync::Mutex;
+
+use ulid::{Generator, Ulid};
+
+/// Ids made by this process sort in the order they were made, even within
+/// one millisecond: the random part counts up. (Across processes, order
+/// holds to the millisecond.) Process-wide by nature, hence a static.
+static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+
+fn next_ulid() -> Ulid {
+    let mut generator = GENERATOR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Overflow needs 2^80 ids in one millisecond; then fresh randomness.
+    generator
+        .generate()
+        .unwrap_or_else(|overflow| overflow.commit_overflow_random())
+}
 
 /// The text is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,10 +40,10 @@ macro_rules! prefixed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new id, sorting after every id made before it.
+            /// A new id, sorting after every id this process made before it.
             #[allow(clippy::new_without_default, reason = "an id is made, not defaulted")]
             pub fn new() -> Self {
-                Self(Ulid::generate())
+                Self(next_ulid())
             }
 
             pub fn parse(text: &str) -> Result<Self, IdError> {

@@ -1,0 +1,75 @@
+//! The domain types accept exactly what they should.
+
+use selki_domain::{EndpointUrl, EventId, UrlPolicy, WebhookId, WebhookName};
+
+#[test]
+fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_parse_back() {
+    let ids: Vec<WebhookId> = (0..10_000).map(|_| WebhookId::new()).collect();
+    assert!(
+        ids.windows(2)
+            .all(|w| w[0] < w[1] && w[0].to_string() < w[1].to_string())
+    );
+    for id in &ids[..10] {
+        let text = id.to_string();
+        assert!(text.starts_with("wh_") && text.len() == 29 && !text.contains('.'));
+        assert_eq!(WebhookId::parse(&text), Ok(*id));
+    }
+}
+
+#[test]
+fn text_that_is_not_an_id_of_the_kind_is_refused() {
+    let event = EventId::new().to_string();
+    for bad in [
+        "",
+        "wh_",
+        "wh",
+        "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3",
+        "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3HX",
+        "WH_01K1ZQ5XW2ZC0G4S7B2D9E1F3H",
+        "wh-01K1ZQ5XW2ZC0G4S7B2D9E1F3H",
+        "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3!",
+        &event,
+    ] {
+        assert!(WebhookId::parse(bad).is_err(), "{bad:?} parsed");
+    }
+}
+
+fn check(url: &str, policy: UrlPolicy, ok: bool) {
+    assert_eq!(
+        EndpointUrl::parse(url, policy).is_ok(),
+        ok,
+        "{url} under {policy:?}"
+    );
+}
+
+#[test]
+fn endpoint_urls_are_absolute_http_or_https_without_credentials() {
+    use UrlPolicy::{AllowHttp, HttpsOnly};
+    check("https://hooks.example.com/selki", HttpsOnly, true);
+    check("https://hooks.example.com:8443/a?b=c", HttpsOnly, true);
+    check("https://[2001:db8::1]/x", HttpsOnly, true);
+    check("http://hooks.example.com/", HttpsOnly, false);
+    check("http://hooks.example.com/", AllowHttp, true);
+    check("ftp://hooks.example.com/", AllowHttp, false);
+    check("hooks.example.com/path", AllowHttp, false);
+    check("https://user:pass@hooks.example.com/", HttpsOnly, false);
+    check("https://hooks.example.com/#frag", HttpsOnly, false);
+    check("https://", HttpsOnly, false);
+    check(
+        &format!("https://example.com/{}", "a".repeat(2048)),
+        HttpsOnly,
+        false,
+    );
+}
+
+#[test]
+fn names_are_trimmed_bounded_and_printable() {
+    assert_eq!(
+        WebhookName::parse("  Notify Slack  ").map(|n| n.as_str().to_owned()),
+        Ok("Notify Slack".into())
+    );
+    assert!(WebhookName::parse(&"é".repeat(200)).is_ok());
+    assert!(WebhookName::parse(&"é".repeat(201)).is_err());
+    assert!(WebhookName::parse("tab\there").is_err());
+    assert!(WebhookName::parse("   ").is_err());
+}
