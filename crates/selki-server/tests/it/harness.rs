@@ -3,75 +3,20 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use selki_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use selki_proto::v1::event_service_client::EventServiceClient;
 use selki_proto::v1::webhook_service_client::WebhookServiceClient;
-use sqlx::{Connection as _, Executor as _};
+use selki_testkit::{Db, TestDatabase};
 use tonic::transport::Channel;
 
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-pub(crate) const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Db {
-    Sqlite,
-    Postgres,
-}
 
 pub(crate) struct TestServer {
     child: Child,
     pub(crate) channel: Channel,
-    drop_database: Option<String>,
-}
-
-fn unique_name() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_nanos();
-    format!(
-        "selki_srv_{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000,
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// `None` when PostgreSQL is absent and not required (SELKI_REQUIRE_POSTGRES=1).
-async fn database(db: Db) -> Option<(String, Option<String>)> {
-    match db {
-        Db::Sqlite => {
-            let dir = std::env::temp_dir().join(unique_name());
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            Some((
-                format!("sqlite://{}?mode=rwc", dir.join("selki.db").display()),
-                None,
-            ))
-        }
-        Db::Postgres => {
-            let mut admin = match sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
-                Ok(conn) => conn,
-                Err(err) if std::env::var("SELKI_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
-                    eprintln!("SKIPPED: PostgreSQL unavailable ({err})");
-                    return None;
-                }
-                Err(err) => panic!("PostgreSQL is required (SELKI_REQUIRE_POSTGRES=1): {err}"),
-            };
-            let name = unique_name();
-            admin
-                .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .await
-                .expect("create database");
-            Some((
-                format!("postgres://postgres@127.0.0.1:5432/{name}"),
-                Some(name),
-            ))
-        }
-    }
+    pub(crate) db: TestDatabase,
 }
 
 pub(crate) fn server_command() -> Command {
@@ -89,11 +34,11 @@ impl TestServer {
 
     /// With extra flags; over TLS trusting `ca` when given.
     pub(crate) async fn start_with(db: Db, args: &[&str], ca: Option<&[u8]>) -> Option<Self> {
-        let (url, drop_database) = database(db).await?;
+        let db = TestDatabase::create(db).await?;
         let mut child = server_command()
             .args(["--listen", "127.0.0.1:0", "--log", "warn"])
             .args(args)
-            .env("DATABASE_URL", &url)
+            .env("DATABASE_URL", &db.url)
             .env("SELKI_ADMIN_KEY", ADMIN_KEY)
             .env("SELKI_SECRET_KEYS", SECRET_KEYS)
             .stdout(Stdio::piped())
@@ -128,16 +73,7 @@ impl TestServer {
             }
         };
         let channel = channel.connect().await.expect("connect");
-        Some(Self {
-            child,
-            channel,
-            drop_database,
-        })
-    }
-
-    /// The PostgreSQL database this server uses, if any.
-    pub(crate) fn database_name(&self) -> Option<&str> {
-        self.drop_database.as_deref()
+        Some(Self { child, channel, db })
     }
 
     pub(crate) fn webhooks(&self) -> WebhookServiceClient<Channel> {
@@ -167,17 +103,7 @@ impl TestServer {
     pub(crate) async fn finish(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(name) = self.drop_database.take() {
-            let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
-                .await
-                .expect("admin");
-            admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await
-                .expect("drop database");
-        }
+        self.db.remove().await;
     }
 }
 
@@ -198,14 +124,14 @@ macro_rules! both {
             mod $scenario {
                 #[tokio::test]
                 async fn on_sqlite() {
-                    let Some(server) = crate::harness::TestServer::start(crate::harness::Db::Sqlite).await else { return };
+                    let server = crate::harness::TestServer::start(selki_testkit::Db::Sqlite).await.expect("SQLite is always there");
                     super::$scenario(&server).await;
                     server.finish().await;
                 }
 
                 #[tokio::test]
                 async fn on_postgres() {
-                    let Some(server) = crate::harness::TestServer::start(crate::harness::Db::Postgres).await else { return };
+                    let Some(server) = crate::harness::TestServer::start(selki_testkit::Db::Postgres).await else { return };
                     super::$scenario(&server).await;
                     server.finish().await;
                 }

@@ -5,10 +5,11 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use selki_proto::v1 as pb;
-use sqlx::{Connection as _, Executor as _};
 use tonic::Code;
 
-use crate::harness::{ADMIN_KEY, Db, POSTGRES_ADMIN_URL, TestServer, authed, server_command};
+use selki_testkit::Db;
+
+use crate::harness::{ADMIN_KEY, TestServer, authed, server_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_serving_and_a_sigterm_stops_the_server_cleanly() {
@@ -201,18 +202,11 @@ async fn when_the_database_goes_away_rpcs_answer_unavailable() {
         return;
     };
     let name = server
-        .database_name()
+        .db
+        .postgres_name()
         .expect("a postgres database")
         .to_owned();
-    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
-        .await
-        .expect("admin");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .await
-        .expect("drop");
+    server.db.take_away().await;
     let create = crate::fixtures::create_request("acme");
     let status = server
         .webhooks()

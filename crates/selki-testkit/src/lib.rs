@@ -1,0 +1,110 @@
+//! Fresh databases for tests: a SQLite file in a new temporary directory,
+//! or a new PostgreSQL database on 127.0.0.1:5432 (user postgres, trust
+//! auth, as on the developers' and CI machines).
+//!
+//! Without PostgreSQL, [`TestDatabase::create`] returns `None` (the caller
+//! skips, saying so) unless `SELKI_REQUIRE_POSTGRES=1`, which CI sets:
+//! there it panics, so Postgres tests never skip silently.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{Connection as _, Executor as _};
+
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+}
+
+/// A name no other test process or test uses.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl TestDatabase {
+    pub async fn create(db: Db) -> Option<Self> {
+        match db {
+            Db::Sqlite => {
+                let dir = std::env::temp_dir().join(unique_name("selki_test"));
+                std::fs::create_dir_all(&dir).expect("a temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.join("selki.db").display());
+                Some(Self {
+                    url,
+                    postgres_name: None,
+                })
+            }
+            Db::Postgres => {
+                let mut admin = match sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await {
+                    Ok(conn) => conn,
+                    Err(err) if std::env::var("SELKI_REQUIRE_POSTGRES").as_deref() != Ok("1") => {
+                        eprintln!(
+                            "SKIPPED: PostgreSQL unavailable ({err}); SELKI_REQUIRE_POSTGRES=1 makes this a failure"
+                        );
+                        return None;
+                    }
+                    Err(err) => panic!("PostgreSQL is required (SELKI_REQUIRE_POSTGRES=1): {err}"),
+                };
+                let name = unique_name("selki_test");
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("CREATE DATABASE");
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                Some(Self {
+                    url,
+                    postgres_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// The PostgreSQL database's name, for tests that take it away.
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.postgres_name.as_deref()
+    }
+
+    /// Drops the PostgreSQL database now, cutting off whoever uses it: an
+    /// outage, for tests of what happens then.
+    pub async fn take_away(&self) {
+        if let Some(name) = &self.postgres_name {
+            drop_database(name).await;
+        }
+    }
+
+    /// Drops a PostgreSQL database (even one a test already took away).
+    pub async fn remove(self) {
+        if let Some(name) = self.postgres_name {
+            drop_database(&name).await;
+        }
+    }
+}
+
+async fn drop_database(name: &str) {
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+        .await
+        .expect("PostgreSQL admin connection");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .expect("DROP DATABASE");
+}
