@@ -4,10 +4,12 @@
 //! Untrusted input becomes one of these through a single `parse` at the
 //! edge (the API); everything behind the edge trusts the type.
 
+mod call;
 mod id;
 mod invalid;
 mod webhook;
 
+pub use call::{CallOutcome, CallTrigger};
 pub use id::{ApiKeyId, CallId, DeliveryId, EventId, IdError, OrganizationId, WebhookId};
 pub use invalid::Invalid;
 pub use webhook::{

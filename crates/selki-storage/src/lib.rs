@@ -8,6 +8,7 @@
 //! crate is the only one that contains SQL.
 
 mod api_keys;
+mod deliveries;
 mod events;
 mod keyring;
 mod migrations;
@@ -23,6 +24,7 @@ use sqlx::AnyPool;
 use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
+pub use deliveries::{Attempt, Claimed, Next};
 pub use keyring::{Keyring, KeyringError, Sealed};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,

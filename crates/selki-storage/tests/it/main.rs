@@ -1,5 +1,6 @@
 //! The conformance suite: every scenario runs against SQLite and against
 //! PostgreSQL, each on a fresh database.
 
+mod claims;
 mod harness;
 mod scenarios;

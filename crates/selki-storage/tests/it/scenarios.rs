@@ -38,7 +38,7 @@ fn secret(byte: u8) -> Secret {
     Secret::from_bytes(&[byte; 32]).expect("secret")
 }
 
-fn new_webhook(organization: &str, types: &[EventType], enabled: bool) -> NewWebhook {
+pub(crate) fn new_webhook(organization: &str, types: &[EventType], enabled: bool) -> NewWebhook {
     NewWebhook {
         organization: org(organization),
         name: WebhookName::parse("Notify Slack on Clicks").expect("name"),
@@ -59,7 +59,7 @@ fn new_webhook(organization: &str, types: &[EventType], enabled: bool) -> NewWeb
     }
 }
 
-fn event(
+pub(crate) fn event(
     organization: &str,
     event_type: EventType,
     client_id: Option<&str>,
@@ -547,7 +547,7 @@ async fn migrating_twice_changes_nothing(t: &TestStore) {
 }
 
 impl TestStore {
-    fn clock_ms(&self) -> i64 {
+    pub(crate) fn clock_ms(&self) -> i64 {
         use selki_storage::Clock as _;
         self.clock.now_ms()
     }

@@ -1,0 +1,193 @@
+//! The worker's side of the store: leases and recorded attempts.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use selki_domain::{CallId, CallOutcome, CallTrigger};
+use selki_storage::{Attempt, Claimed, Next, Scope};
+use selki_webhooks::EventType;
+
+use crate::harness::{TestStore, both};
+use crate::scenarios::{event, new_webhook};
+
+both!(
+    due_deliveries_are_claimed_once_until_their_lease_runs_out,
+    recorded_attempts_finish_retry_or_fail_deliveries,
+    a_worker_that_lost_its_lease_cannot_undo_another_workers_progress,
+    concurrent_claims_never_share_a_delivery,
+);
+
+const LEASE: Duration = Duration::from_secs(30);
+const CLICKED: EventType = EventType::PhishingEmailClicked;
+
+async fn setup(t: &TestStore, events: u8) {
+    t.store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    let batch: Vec<_> = (0..events)
+        .map(|i| event("acme", CLICKED, None, i))
+        .collect();
+    t.store.submit_events(&batch).await.expect("submit");
+}
+
+fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
+    Attempt {
+        call_id: CallId::new(),
+        claimed: claimed.clone(),
+        trigger: CallTrigger::Automatic,
+        outcome,
+        http_status: Some(if outcome == CallOutcome::Success {
+            200
+        } else {
+            503
+        }),
+        url: "https://hooks.example.com/selki?x=1".into(),
+        started_at_ms: 1_754_560_902_000,
+        duration_ms: 42,
+        error_message: None,
+        response_excerpt: Some("ok".into()),
+        next,
+    }
+}
+
+async fn due_deliveries_are_claimed_once_until_their_lease_runs_out(t: &TestStore) {
+    setup(t, 3).await;
+    let first = t.store.claim_due("w1", 2, LEASE).await.expect("claim");
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .all(|c| c.attempt == 1 && c.body.contains("PHISHING_EMAIL_CLICKED"))
+    );
+    let second = t.store.claim_due("w2", 10, LEASE).await.expect("claim");
+    assert_eq!(second.len(), 1);
+    assert!(
+        t.store
+            .claim_due("w3", 10, LEASE)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "all leased"
+    );
+    // The workers died: once the lease runs out, everything is due again.
+    t.clock.advance_ms(30_000);
+    let again = t.store.claim_due("w4", 10, LEASE).await.expect("claim");
+    let ids = |c: &[Claimed]| c.iter().map(|c| c.delivery_id).collect::<HashSet<_>>();
+    assert_eq!(ids(&again), &ids(&first) | &ids(&second));
+}
+
+async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
+    setup(t, 3).await;
+    let claimed = t.store.claim_due("w1", 10, LEASE).await.expect("claim");
+    let retry_at = t.clock_ms() + 60_000;
+    t.store
+        .record_attempts(&[
+            attempt(&claimed[0], CallOutcome::Success, Next::Succeeded),
+            attempt(
+                &claimed[1],
+                CallOutcome::HttpStatus,
+                Next::RetryAt(retry_at),
+            ),
+            attempt(&claimed[2], CallOutcome::Timeout, Next::Failed),
+        ])
+        .await
+        .expect("record");
+    assert!(
+        t.store
+            .claim_due("w1", 10, LEASE)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "the retry is not due yet"
+    );
+    t.clock.advance_ms(60_000);
+    let retried = t.store.claim_due("w1", 10, LEASE).await.expect("claim");
+    assert_eq!(
+        retried
+            .iter()
+            .map(|c| (c.delivery_id, c.attempt))
+            .collect::<Vec<_>>(),
+        [(claimed[1].delivery_id, 2)]
+    );
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!(
+        (
+            stats.total_calls,
+            stats.successful_calls,
+            stats.failed_deliveries,
+            stats.pending_deliveries
+        ),
+        (3, 1, 1, 1)
+    );
+}
+
+async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &TestStore) {
+    setup(t, 1).await;
+    let slow = t.store.claim_due("slow", 10, LEASE).await.expect("claim");
+    t.clock.advance_ms(31_000);
+    let fast = t.store.claim_due("fast", 10, LEASE).await.expect("claim");
+    assert_eq!(fast[0].delivery_id, slow[0].delivery_id);
+    t.store
+        .record_attempts(&[attempt(&fast[0], CallOutcome::Success, Next::Succeeded)])
+        .await
+        .expect("record");
+    // The slow worker's late failure is a recorded call, but the delivery stays done.
+    t.store
+        .record_attempts(&[attempt(&slow[0], CallOutcome::Timeout, Next::RetryAt(0))])
+        .await
+        .expect("record");
+    t.clock.advance_ms(3_600_000);
+    assert!(
+        t.store
+            .claim_due("any", 10, LEASE)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, fast[0].webhook_id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!(
+        (
+            stats.total_calls,
+            stats.successful_calls,
+            stats.pending_deliveries
+        ),
+        (2, 1, 0)
+    );
+}
+
+async fn concurrent_claims_never_share_a_delivery(t: &TestStore) {
+    setup(t, 120).await;
+    let claims = (0..6).map(|i| {
+        let store = t.store.clone();
+        tokio::spawn(async move {
+            store
+                .claim_due(&format!("w{i}"), 25, LEASE)
+                .await
+                .expect("claim")
+        })
+    });
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for claim in claims {
+        for c in claim.await.expect("task") {
+            assert!(
+                seen.insert(c.delivery_id),
+                "{} claimed twice",
+                c.delivery_id
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(total, 120, "every delivery was claimed by someone");
+}
