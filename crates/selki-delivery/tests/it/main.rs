@@ -1,4 +1,6 @@
-//! Which addresses a webhook may reach.
+//! Which addresses a webhook may reach, and the retry schedule.
+
+mod retries;
 
 use std::net::IpAddr;
 
