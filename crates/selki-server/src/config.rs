@@ -74,7 +74,13 @@ pub(crate) struct Settings {
     #[arg(long, env = "SELKI_MODE", global = true)]
     pub(crate) mode: Option<Mode>,
     /// Keys sealing signing secrets at rest, `ID:BASE64` of 32 bytes, comma-separated, newest first.
-    #[arg(long, env = "SELKI_SECRET_KEYS", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "SELKI_SECRET_KEYS",
+        value_delimiter = ',',
+        global = true,
+        hide_env_values = true
+    )]
     pub(crate) secret_keys: Option<Vec<String>>,
     /// The bootstrap admin API key (`authorization: Bearer <key>`).
     #[arg(long, env = "SELKI_ADMIN_KEY", global = true, hide_env_values = true)]
@@ -96,8 +102,8 @@ pub(crate) struct Settings {
     pub(crate) log: Option<String>,
 }
 
-/// The checked configuration.
-#[derive(Debug, Clone)]
+/// The checked configuration. Its `Debug` output leaves the keys out.
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) database_url: String,
@@ -108,6 +114,23 @@ pub(crate) struct Config {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("mode", &self.mode)
+            .field(
+                "secret_keys",
+                &format_args!("<{} redacted>", self.secret_keys.len()),
+            )
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("allow_http_endpoints", &self.allow_http_endpoints)
+            .field("tls", &self.tls)
+            .field("log_format", &self.log_format)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
