@@ -47,16 +47,15 @@ impl Principal {
     pub(crate) fn organization(
         &self,
         requested: &str,
+        field: &str,
         violations: &mut Violations,
     ) -> Result<Option<OrganizationId>, ApiError> {
         match (self, requested) {
             (Self::Admin, "") => {
-                violations.add("organization_id", "is required with an admin key");
+                violations.add(field, "is required with an admin key");
                 Ok(None)
             }
-            (Self::Admin, text) => {
-                Ok(violations.check("organization_id", OrganizationId::parse(text)))
-            }
+            (Self::Admin, text) => Ok(violations.check(field, OrganizationId::parse(text))),
             (Self::Organization(own), "") => Ok(Some(own.clone())),
             (Self::Organization(own), text) if text == own.as_str() => Ok(Some(own.clone())),
             (Self::Organization(_), text) => Err(ApiError::NotFound(format!(

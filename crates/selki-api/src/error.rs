@@ -24,14 +24,6 @@ impl Violations {
         parsed.map_err(|e| self.add(field, e.to_string())).ok()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub(crate) fn into_pairs(self) -> Vec<(String, String)> {
-        self.0
-    }
-
     pub(crate) fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {
             Ok(())

@@ -105,30 +105,19 @@ impl Api {
         field: &str,
         v: &mut Violations,
     ) -> Result<Option<NewEvent>, ApiError> {
-        let mut own = Violations::default();
-        let organization = principal.organization(&s.organization_id, &mut own)?;
-        let client_event_id = own.check(
+        let organization =
+            principal.organization(&s.organization_id, &format!("{field}.organization_id"), v)?;
+        let client_event_id = v.check(
             format!("{field}.client_event_id"),
             client_event_id(&s.client_event_id),
         );
         let occurred = match &s.occur_time {
-            Some(t) => own.check(format!("{field}.occur_time"), occur_time(t)),
+            Some(t) => v.check(format!("{field}.occur_time"), occur_time(t)),
             None => Some(None),
         };
-        let data = event_data(&format!("{field}.data"), s.data.as_ref(), &mut own);
-        let failed = !own.is_empty();
-        for (f, d) in own.into_pairs() {
-            v.add(
-                if f == "organization_id" {
-                    format!("{field}.organization_id")
-                } else {
-                    f
-                },
-                d,
-            );
-        }
-        let (false, Some(organization), Some(client_event_id), Some(occurred), Some(data)) =
-            (failed, organization, client_event_id, occurred, data)
+        let data = event_data(&format!("{field}.data"), s.data.as_ref(), v);
+        let (Some(organization), Some(client_event_id), Some(occurred), Some(data)) =
+            (organization, client_event_id, occurred, data)
         else {
             return Ok(None);
         };

@@ -28,7 +28,7 @@ impl ApiKeyService for Api {
                 .check("organization_id", OrganizationId::parse(org))
                 .map(ApiKeyScope::Organization),
             (Principal::Organization(_), requested) => principal
-                .organization(requested, &mut v)?
+                .organization(requested, "organization_id", &mut v)?
                 .map(ApiKeyScope::Organization),
         };
         let name = r.name.trim();

@@ -47,7 +47,7 @@ impl WebhookService for Api {
         let principal = self.authenticate(&request).await?;
         let r = request.into_inner();
         let mut v = Violations::default();
-        let organization = principal.organization(&r.organization_id, &mut v)?;
+        let organization = principal.organization(&r.organization_id, "organization_id", &mut v)?;
         let name = v.check("name", WebhookName::parse(&r.name));
         let url = v.check(
             "url",
@@ -127,7 +127,7 @@ impl WebhookService for Api {
         let principal = self.authenticate(&request).await?;
         let r = request.into_inner();
         let mut v = Violations::default();
-        let organization = principal.organization(&r.organization_id, &mut v)?;
+        let organization = principal.organization(&r.organization_id, "organization_id", &mut v)?;
         let limit = v.check("page_size", page_size(r.page_size));
         let after = v.check("page_token", parse_page_token(&r.page_token));
         v.finish()?;
