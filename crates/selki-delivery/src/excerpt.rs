@@ -23,10 +23,8 @@ pub fn excerpt(body: &[u8]) -> String {
     }
     out.push_str(&text);
     if cut {
-        out.push_str(&format!(
-            " [cut at {EXCERPT_BYTES} of {} bytes]",
-            body.len()
-        ));
+        // The reader stops early, so the full length is not known here.
+        out.push_str(&format!(" [cut at {EXCERPT_BYTES} bytes]"));
     }
     out
 }

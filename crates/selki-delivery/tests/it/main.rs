@@ -1,6 +1,7 @@
 //! Which addresses a webhook may reach, and the retry schedule.
 
 mod retries;
+mod sending;
 
 use std::net::IpAddr;
 

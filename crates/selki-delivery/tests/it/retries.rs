@@ -85,10 +85,7 @@ fn excerpts_keep_text_mark_binary_and_say_where_they_were_cut() {
         &cut[..20]
     );
     assert!(
-        cut.ends_with(&format!(
-            "[cut at {EXCERPT_BYTES} of {} bytes]",
-            2 * EXCERPT_BYTES
-        )),
+        cut.ends_with(&format!("[cut at {EXCERPT_BYTES} bytes]")),
         "{}",
         &cut[cut.len() - 40..]
     );
