@@ -23,13 +23,18 @@ pub fn hash_key(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
 }
 
-/// A new key: `sk_` and 32 random bytes, base64url.
-pub fn new_key_text() -> String {
+/// 32 bytes from the OS random source: API keys and signing secrets.
+pub(crate) fn random_32() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes
+}
+
+/// A new key: `sk_` and 32 random bytes, base64url.
+pub fn new_key_text() -> String {
     format!(
         "sk_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_32())
     )
 }
 

@@ -23,9 +23,7 @@ const LATER: &str = "arrives with the delivery engine";
 
 /// 32 random bytes: the secret Selki generates.
 fn generate_secret() -> Secret {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source works");
-    Secret::from_bytes(&bytes).expect("32 bytes is a valid secret length")
+    Secret::from_bytes(&crate::auth::random_32()).expect("32 bytes is a valid secret length")
 }
 
 fn webhook_id(field: &str, text: &str, v: &mut Violations) -> Option<WebhookId> {

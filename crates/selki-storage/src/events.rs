@@ -120,7 +120,8 @@ async fn load_subscribers(
         .map(|row| {
             let bits = u32::try_from(int(row, "event_types")?).unwrap_or(0);
             Ok(Subscriber {
-                id: parsed("id", &text(row, "id")?, WebhookId::parse)?.to_string(),
+                // Only written back into deliveries: kept as the stored text.
+                id: text(row, "id")?,
                 event_types: EventTypes::from_bits(bits)
                     .ok_or_else(|| StoreError::Corrupt("event_types".into()))?,
                 enabled: int(row, "enabled")? != 0,

@@ -76,11 +76,30 @@ async fn reflection_lists_every_service_so_tools_need_no_proto_files() {
 #[test]
 fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
     let check = |args: &[&str], envs: &[(&str, &str)], named: &str| {
-        let output = server_command()
+        let child = server_command()
+            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .envs(envs.iter().copied())
-            .output()
+            .current_dir(std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run");
+        let pid = child.id().to_string();
+        // A server that wrongly starts would never exit: wait at most 20 s.
+        let (done, exited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        let output = match exited.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(output) => output.expect("wait"),
+            Err(_) => {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid])
+                    .status();
+                panic!("{args:?} started instead of failing");
+            }
+        };
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} should fail");
         assert!(
