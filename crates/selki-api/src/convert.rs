@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use selki_domain::{CustomHeaders, EventTypes, RetryPolicy, WebhookId};
+use selki_domain::{CustomHeaders, EventTypes, RetryPolicy};
 use selki_proto::v1 as pb;
 use selki_storage::Webhook;
-use selki_webhooks::EventType;
+use selki_webhooks::{EventType, OffsetDateTime};
 
 use crate::error::Violations;
 
@@ -66,6 +66,21 @@ pub(crate) fn duration_to_proto(value: Duration) -> prost_types::Duration {
         seconds: i64::try_from(value.as_secs()).unwrap_or(i64::MAX),
         nanos: i32::try_from(value.subsec_nanos()).unwrap_or(0),
     }
+}
+
+/// A time between 1970 and 9999.
+pub(crate) fn timestamp(t: &prost_types::Timestamp) -> Result<OffsetDateTime, String> {
+    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .filter(|time| (1970..=9999).contains(&time.year()))
+        .ok_or_else(|| "must be a time between 1970 and 9999".into())
+}
+
+/// The same, in Unix milliseconds.
+pub(crate) fn timestamp_ms(t: &prost_types::Timestamp) -> Result<i64, String> {
+    timestamp(t)
+        .map(|time| i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn timestamp_to_proto(ms: i64) -> prost_types::Timestamp {
@@ -146,11 +161,14 @@ pub(crate) fn webhook_to_proto(w: &Webhook) -> pb::Webhook {
 }
 
 /// Page tokens are opaque to clients: base64url of the last id.
-pub(crate) fn page_token(last: WebhookId) -> String {
+pub(crate) fn page_token(last: impl std::fmt::Display) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.to_string())
 }
 
-pub(crate) fn parse_page_token(token: &str) -> Result<Option<WebhookId>, String> {
+pub(crate) fn parse_page_token<Id, E>(
+    token: &str,
+    parse: impl FnOnce(&str) -> Result<Id, E>,
+) -> Result<Option<Id>, String> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -158,7 +176,7 @@ pub(crate) fn parse_page_token(token: &str) -> Result<Option<WebhookId>, String>
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| WebhookId::parse(&text).ok())
+        .and_then(|text| parse(&text).ok())
         .map(Some)
         .ok_or_else(|| "is not a page token this server issued".to_owned())
 }

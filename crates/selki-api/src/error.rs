@@ -45,6 +45,8 @@ pub enum ApiError {
     PermissionDenied(&'static str),
     #[error("{0}")]
     AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("storage failed")]
     Store(#[from] StoreError),
 }
@@ -64,6 +66,7 @@ impl From<ApiError> for Status {
             ApiError::Unauthenticated(message) => Status::unauthenticated(message),
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::AlreadyExists(message) => Status::already_exists(message),
+            ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Store(err) => store_status(&err),
         }
     }

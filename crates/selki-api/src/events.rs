@@ -157,7 +157,7 @@ impl Api {
     }
 }
 
-fn ms_to_time(ms: i64) -> OffsetDateTime {
+pub(crate) fn ms_to_time(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -173,12 +173,7 @@ fn client_event_id(text: &str) -> Result<Option<String>, String> {
 }
 
 fn occur_time(t: &prost_types::Timestamp) -> Result<Option<OffsetDateTime>, String> {
-    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .filter(|time| (1970..=9999).contains(&time.year()))
-        .map(Some)
-        .ok_or_else(|| "must be a time between 1970 and 9999".into())
+    crate::convert::timestamp(t).map(Some)
 }
 
 /// A required text field of at most `max` characters.

@@ -7,6 +7,7 @@
 //! place (`error`).
 
 mod auth;
+mod calls;
 mod convert;
 mod error;
 mod events;
@@ -15,11 +16,13 @@ mod webhooks;
 
 use std::sync::Arc;
 
+use selki_delivery::Dispatcher;
 use selki_domain::UrlPolicy;
 use selki_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use selki_proto::v1::event_service_server::EventServiceServer;
 use selki_proto::v1::webhook_service_server::WebhookServiceServer;
-use selki_storage::{Clock, Store};
+use selki_storage::{Clock, Health, Store};
+use tokio::sync::watch;
 
 pub use auth::{hash_key, new_key_text};
 pub use error::ApiError;
@@ -31,6 +34,8 @@ pub struct ApiSettings {
     pub url_policy: UrlPolicy,
     /// The bootstrap admin key from configuration, if any.
     pub admin_key: Option<String>,
+    /// When manual calls disable a webhook, as for the worker's.
+    pub health: Health,
 }
 
 /// The three services, sharing one store.
@@ -45,10 +50,20 @@ struct Inner {
     settings: ApiSettings,
     admin_key_hash: Option<[u8; 32]>,
     clock: Arc<dyn Clock>,
+    /// Makes manual and test calls.
+    dispatcher: Dispatcher,
+    /// Turns true when the server stops: streams end then.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Api {
-    pub fn new(store: Store, settings: ApiSettings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: ApiSettings,
+        clock: Arc<dyn Clock>,
+        dispatcher: Dispatcher,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         let admin_key_hash = settings.admin_key.as_deref().map(hash_key);
         Self {
             inner: Arc::new(Inner {
@@ -56,6 +71,8 @@ impl Api {
                 settings,
                 admin_key_hash,
                 clock,
+                dispatcher,
+                stopping,
             }),
         }
     }
@@ -74,5 +91,9 @@ impl Api {
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 }

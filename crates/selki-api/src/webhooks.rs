@@ -19,7 +19,6 @@ use crate::error::{ApiError, Violations};
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
 const MAX_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
-const LATER: &str = "arrives with the delivery engine";
 
 /// 32 random bytes: the secret Selki generates.
 fn generate_secret() -> Secret {
@@ -127,7 +126,10 @@ impl WebhookService for Api {
         let mut v = Violations::default();
         let organization = principal.organization(&r.organization_id, "organization_id", &mut v)?;
         let limit = v.check("page_size", page_size(r.page_size));
-        let after = v.check("page_token", parse_page_token(&r.page_token));
+        let after = v.check(
+            "page_token",
+            parse_page_token(&r.page_token, WebhookId::parse),
+        );
         v.finish()?;
         let (Some(organization), Some(limit), Some(after)) = (organization, limit, after) else {
             unreachable!("every field parsed when there are no violations")
@@ -265,39 +267,49 @@ impl WebhookService for Api {
 
     async fn send_test_event(
         &self,
-        _: Request<pb::SendTestEventRequest>,
+        request: Request<pb::SendTestEventRequest>,
     ) -> Reply<pb::SendTestEventResponse> {
-        Err(Status::unimplemented(format!("SendTestEvent {LATER}")))
+        self.send_test_event_rpc(request).await
     }
 
-    async fn list_calls(&self, _: Request<pb::ListCallsRequest>) -> Reply<pb::ListCallsResponse> {
-        Err(Status::unimplemented(format!("ListCalls {LATER}")))
+    async fn list_calls(
+        &self,
+        request: Request<pb::ListCallsRequest>,
+    ) -> Reply<pb::ListCallsResponse> {
+        self.list_calls_rpc(request).await
     }
 
-    async fn get_call(&self, _: Request<pb::GetCallRequest>) -> Reply<pb::GetCallResponse> {
-        Err(Status::unimplemented(format!("GetCall {LATER}")))
+    async fn get_call(&self, request: Request<pb::GetCallRequest>) -> Reply<pb::GetCallResponse> {
+        self.get_call_rpc(request).await
     }
 
     async fn redeliver_call(
         &self,
-        _: Request<pb::RedeliverCallRequest>,
+        request: Request<pb::RedeliverCallRequest>,
     ) -> Reply<pb::RedeliverCallResponse> {
-        Err(Status::unimplemented(format!("RedeliverCall {LATER}")))
+        self.redeliver_call_rpc(request).await
     }
 
     async fn get_webhook_stats(
         &self,
-        _: Request<pb::GetWebhookStatsRequest>,
+        request: Request<pb::GetWebhookStatsRequest>,
     ) -> Reply<pb::GetWebhookStatsResponse> {
-        Err(Status::unimplemented(format!("GetWebhookStats {LATER}")))
+        self.get_webhook_stats_rpc(request).await
     }
 
-    type WatchCallsStream = tokio_stream::Empty<Result<pb::WatchCallsResponse, Status>>;
+    type WatchCallsStream = crate::calls::CallStream;
 
     async fn watch_calls(
         &self,
-        _: Request<pb::WatchCallsRequest>,
+        request: Request<pb::WatchCallsRequest>,
     ) -> Reply<Self::WatchCallsStream> {
-        Err(Status::unimplemented(format!("WatchCalls {LATER}")))
+        self.watch_calls_rpc(request).await
+    }
+
+    async fn recover_failed(
+        &self,
+        request: Request<pb::RecoverFailedRequest>,
+    ) -> Reply<pb::RecoverFailedResponse> {
+        self.recover_failed_rpc(request).await
     }
 }

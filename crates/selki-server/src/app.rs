@@ -1,15 +1,17 @@
 //! The server, built from its configuration, then run until a shutdown
-//! signal: stop accepting, report NOT_SERVING, finish in-flight RPCs,
-//! close the pool.
+//! signal: stop accepting and claiming, report NOT_SERVING, finish
+//! in-flight RPCs and calls, record them, close the pool.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use selki_api::{Api, ApiSettings};
+use selki_delivery::{Destinations, Dispatcher, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
 use selki_storage::{Clock, Keyring, Store};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -18,7 +20,11 @@ use crate::config::{Config, Mode};
 pub(crate) struct App {
     config: Config,
     store: Store,
-    listener: TcpListener,
+    /// The gRPC listener, unless this process only delivers.
+    listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
+    dispatcher: Dispatcher,
+    clock: Arc<dyn Clock>,
 }
 
 /// The keyring from configuration; without keys, a development keyring in
@@ -48,32 +54,106 @@ pub(crate) async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow
 
 impl App {
     pub(crate) async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = open_store(&config, clock).await?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+        let store = open_store(&config, clock.clone()).await?;
+        let listener = match config.role.serves_api() {
+            true => Some(
+                TcpListener::bind(config.listen)
+                    .await
+                    .with_context(|| format!("listen: cannot bind {}", config.listen))?,
+            ),
+            false => None,
+        };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("metrics-listen: cannot bind {addr}"))?,
+            ),
+            None => None,
+        };
+        let destinations =
+            Destinations::new(&config.allow_destinations).context("allow-destinations")?;
+        let sender = Sender::new(
+            destinations,
+            config.connect_timeout,
+            concat!("Selki-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )?;
+        let dispatcher = Dispatcher::new(
+            sender,
+            clock.clone(),
+            config.request_timeout,
+            Metrics::new(),
+        );
         Ok(Self {
             config,
             store,
             listener,
+            metrics_listener,
+            dispatcher,
+            clock,
         })
     }
 
     pub(crate) async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self {
-            config,
-            store,
-            listener,
-        } = self;
+        let (stop, stopping) = watch::channel(false);
+        let stopped = move || {
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            }
+        };
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: refusing new work, finishing what is in flight");
+            let _ = stop.send(true);
+        });
+        let worker = async {
+            if self.config.role.delivers() {
+                let worker = Worker::new(
+                    self.store.clone(),
+                    self.dispatcher.clone(),
+                    self.config.worker.clone(),
+                );
+                tracing::info!(settings = ?self.config.worker, "delivering");
+                worker.run_until_stopped(stopped()).await;
+            }
+        };
+        let metrics_listener = self.metrics_listener.take();
+        let listener = self.listener.take();
+        let metrics = async {
+            match metrics_listener {
+                Some(listener) => self.serve_metrics(listener, stopped()).await,
+                None => Ok(()),
+            }
+        };
+        if listener.is_none() {
+            // The line scripts and tests wait for, without an API.
+            println!("selki-server delivering");
+        }
+        let (api, (), metrics) = tokio::join!(self.serve_api(listener, stopped()), worker, metrics);
+        self.store.close().await;
+        api.and(metrics)?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    async fn serve_api(
+        &self,
+        listener: Option<TcpListener>,
+        stopped: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Some(listener) = listener else {
+            return Ok(());
+        };
+        let config = &self.config;
         if config.admin_key.is_none() {
             tracing::warn!(
                 "no admin key configured: set SELKI_ADMIN_KEY, or create a key with `selki-server create-api-key`"
             );
         }
-        let clock: Arc<dyn Clock> = Arc::new(selki_storage::SystemClock);
         let settings = ApiSettings {
             url_policy: if config.allow_http_endpoints {
                 UrlPolicy::AllowHttp
@@ -81,8 +161,16 @@ impl App {
                 UrlPolicy::HttpsOnly
             },
             admin_key: config.admin_key.clone(),
+            health: config.worker.health,
         };
-        let api = Api::new(store.clone(), settings, clock);
+        let (stop_streams, streams_stopping) = watch::channel(false);
+        let api = Api::new(
+            self.store.clone(),
+            settings,
+            self.clock.clone(),
+            self.dispatcher.clone(),
+            streams_stopping,
+        );
 
         let (reporter, health) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
@@ -104,19 +192,17 @@ impl App {
                 .context("tls")?;
         }
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, tls = config.tls.is_some(), database = ?store.backend(), "serving gRPC");
+        tracing::info!(%addr, tls = config.tls.is_some(), database = ?self.store.backend(), "serving gRPC");
         // The one line scripts and tests wait for.
         println!("selki-server listening on {addr}");
 
-        let stopping = {
-            let reporter = reporter.clone();
-            async move {
-                shutdown.await;
-                tracing::info!("shutting down: refusing new RPCs, finishing those in flight");
-                reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
-            }
+        let stopping = async move {
+            stopped.await;
+            // Long-lived streams end, so that the graceful shutdown can finish.
+            let _ = stop_streams.send(true);
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
         };
         server
             .add_service(health)
@@ -126,10 +212,51 @@ impl App {
             .add_service(api.api_key_service())
             .serve_with_incoming_shutdown(tokio_stream_listener(listener), stopping)
             .await
-            .context("serving gRPC")?;
-        store.close().await;
-        tracing::info!("stopped");
-        Ok(())
+            .context("serving gRPC")
+    }
+
+    /// `GET /metrics`, Prometheus text format.
+    async fn serve_metrics(
+        &self,
+        listener: TcpListener,
+        stopped: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let dispatcher = self.dispatcher.clone();
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let store = store.clone();
+                let dispatcher = dispatcher.clone();
+                async move {
+                    match store.queue_stats().await {
+                        Ok(queue) => (
+                            axum::http::StatusCode::OK,
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )],
+                            dispatcher.metrics().encode(queue, dispatcher.now_ms()),
+                        ),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "metrics: the database is unavailable");
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                                "the database is unavailable\n".to_owned(),
+                            )
+                        }
+                    }
+                }
+            }),
+        );
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "serving metrics");
+        println!("selki-server metrics on {addr}");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+            .context("serving metrics")
     }
 }
 

@@ -3,9 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use selki_delivery::{Destinations, TIMEOUT_MAX, TIMEOUT_MIN, WorkerSettings};
+use selki_storage::Health;
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
@@ -47,6 +50,51 @@ pub(crate) enum Mode {
     Dev,
     /// Production: missing secret keys stop start-up.
     Production,
+}
+
+/// What a process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// The gRPC API and the delivery worker (the default).
+    All,
+    /// The gRPC API only: another process delivers.
+    Api,
+    /// The delivery worker only (PostgreSQL: run as many as you like).
+    Worker,
+}
+
+impl Role {
+    pub(crate) fn serves_api(self) -> bool {
+        self != Self::Worker
+    }
+
+    pub(crate) fn delivers(self) -> bool {
+        self != Self::Api
+    }
+}
+
+/// A duration written like `15s`, `500ms`, `2h` or `5days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct Span(pub(crate) Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text.trim())
+            .map(Self)
+            .map_err(|e| format!("`{text}` is not a duration like 15s, 500ms or 5days ({e})"))
+    }
+}
+
+impl TryFrom<String> for Span {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -100,6 +148,47 @@ pub(crate) struct Settings {
     /// Log filter, e.g. `info` or `selki=debug` [default: info].
     #[arg(long, env = "SELKI_LOG", global = true)]
     pub(crate) log: Option<String>,
+    /// all (API and worker), api, or worker [default: all].
+    #[arg(long, env = "SELKI_ROLE", global = true)]
+    pub(crate) role: Option<Role>,
+    /// Address of the Prometheus endpoint (`/metrics`) [default: none].
+    #[arg(long, env = "SELKI_METRICS_LISTEN", global = true)]
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Internal networks webhooks may reach anyway, as CIDRs, comma-separated (e.g. 10.1.0.0/16). Cloud metadata addresses need their exact /32 or /128 [default: none: public addresses only].
+    #[arg(
+        long,
+        env = "SELKI_ALLOW_DESTINATIONS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) allow_destinations: Option<Vec<String>>,
+    /// Calls in flight at once per worker process [default: 256].
+    #[arg(long, env = "SELKI_WORKER_CONCURRENCY", global = true)]
+    pub(crate) worker_concurrency: Option<usize>,
+    /// Calls in flight at once to one webhook, per worker process [default: 32].
+    #[arg(long, env = "SELKI_WORKER_PER_WEBHOOK", global = true)]
+    pub(crate) worker_per_webhook: Option<usize>,
+    /// How long a worker's claim on a delivery lasts; another worker delivers it after that if the first died [default: 120s].
+    #[arg(long, env = "SELKI_LEASE", global = true)]
+    pub(crate) lease: Option<Span>,
+    /// Look for due deliveries at least this often [default: 1s].
+    #[arg(long, env = "SELKI_POLL_INTERVAL", global = true)]
+    pub(crate) poll_interval: Option<Span>,
+    /// Connect timeout of a call [default: 5s].
+    #[arg(long, env = "SELKI_CONNECT_TIMEOUT", global = true)]
+    pub(crate) connect_timeout: Option<Span>,
+    /// Whole-call timeout, for webhooks that set none [default: 15s].
+    #[arg(long, env = "SELKI_REQUEST_TIMEOUT", global = true)]
+    pub(crate) request_timeout: Option<Span>,
+    /// Disable a webhook failing without a success for this long… [default: 5days].
+    #[arg(long, env = "SELKI_AUTO_DISABLE_AFTER", global = true)]
+    pub(crate) auto_disable_after: Option<Span>,
+    /// …with at least this many failed calls in a row [default: 10].
+    #[arg(long, env = "SELKI_AUTO_DISABLE_MIN_FAILURES", global = true)]
+    pub(crate) auto_disable_min_failures: Option<u32>,
+    /// Prune calls and delivered events older than this; 0s keeps everything [default: 30days].
+    #[arg(long, env = "SELKI_RETENTION", global = true)]
+    pub(crate) retention: Option<Span>,
 }
 
 /// The checked configuration. Its `Debug` output leaves the keys out.
@@ -114,6 +203,12 @@ pub(crate) struct Config {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
+    pub(crate) role: Role,
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    pub(crate) allow_destinations: Vec<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) worker: WorkerSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -129,6 +224,10 @@ impl std::fmt::Debug for Config {
             .field("allow_http_endpoints", &self.allow_http_endpoints)
             .field("tls", &self.tls)
             .field("log_format", &self.log_format)
+            .field("role", &self.role)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("allow_destinations", &self.allow_destinations)
+            .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
 }
@@ -165,7 +264,66 @@ impl Config {
         {
             bail!("database-url: must start with postgres:// or sqlite:");
         }
+        let span = |flag: Option<Span>, file: Option<Span>, default: u64| {
+            flag.or(file).map_or(Duration::from_secs(default), |s| s.0)
+        };
+        let request_timeout = span(s.request_timeout, file.request_timeout, 15);
+        if !(TIMEOUT_MIN..=TIMEOUT_MAX).contains(&request_timeout) {
+            bail!("request-timeout: must be 1s to 60s");
+        }
+        let lease = span(s.lease, file.lease, 120);
+        // A lease must outlast any call, or a slow call would be made twice.
+        if lease < request_timeout * 2 {
+            bail!("lease: must be at least twice the request timeout");
+        }
+        let allow_destinations = s
+            .allow_destinations
+            .or(file.allow_destinations)
+            .unwrap_or_default();
+        Destinations::new(&allow_destinations).context("allow-destinations")?;
+        let defaults = WorkerSettings::default();
+        let count =
+            |flag: Option<usize>, file: Option<usize>, default: usize, name: &str| match flag
+                .or(file)
+                .unwrap_or(default)
+            {
+                0 => bail!("{name}: must be at least 1"),
+                n => Ok(n),
+            };
+        let retention = span(s.retention, file.retention, 30 * 24 * 3600);
+        let worker = WorkerSettings {
+            concurrency: count(
+                s.worker_concurrency,
+                file.worker_concurrency,
+                defaults.concurrency,
+                "worker-concurrency",
+            )?,
+            per_webhook: count(
+                s.worker_per_webhook,
+                file.worker_per_webhook,
+                defaults.per_webhook,
+                "worker-per-webhook",
+            )?,
+            lease,
+            poll_interval: span(s.poll_interval, file.poll_interval, 1)
+                .max(Duration::from_millis(10)),
+            health: Health {
+                disable_after: span(s.auto_disable_after, file.auto_disable_after, 5 * 24 * 3600),
+                disable_min_failures: s
+                    .auto_disable_min_failures
+                    .or(file.auto_disable_min_failures)
+                    .unwrap_or(defaults.health.disable_min_failures),
+            },
+            retention: (!retention.is_zero()).then_some(retention),
+            ..defaults
+        };
         Ok(Self {
+            role: s.role.or(file.role).unwrap_or(Role::All),
+            metrics_listen: s.metrics_listen.or(file.metrics_listen),
+            allow_destinations,
+            connect_timeout: span(s.connect_timeout, file.connect_timeout, 5),
+            request_timeout,
+            worker,
             listen: s
                 .listen
                 .or(file.listen)

@@ -29,6 +29,12 @@ CREATE TABLE webhooks (
     previous_secret             BYTEA,
     previous_secret_key_id      TEXT,
     previous_secret_expires_at  BIGINT,
+    timeout_ms                  BIGINT,            -- NULL: the server's default
+    -- Health, kept by the worker: the failing streak auto-disables.
+    consecutive_failures        BIGINT NOT NULL DEFAULT 0,
+    failing_since               BIGINT,
+    last_success_at             BIGINT,
+    last_failure_at             BIGINT,
     created_at                  BIGINT NOT NULL,
     updated_at                  BIGINT NOT NULL,
     deleted_at                  BIGINT
@@ -46,6 +52,7 @@ CREATE TABLE events (
     occurred_at      BIGINT NOT NULL,
     created_at       BIGINT NOT NULL
 );
+CREATE INDEX events_by_created ON events (created_at);
 CREATE UNIQUE INDEX events_by_client_id ON events (organization_id, client_event_id)
     WHERE client_event_id IS NOT NULL;
 
@@ -68,6 +75,11 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, status);
 CREATE INDEX deliveries_by_event ON deliveries (event_id);
+-- A worker reads back the rows of its claim by lease token.
+CREATE INDEX deliveries_by_lease ON deliveries (leased_by) WHERE leased_by IS NOT NULL;
+-- Retention: finished deliveries, oldest first.
+CREATE INDEX deliveries_finished ON deliveries (updated_at)
+    WHERE status IN ('succeeded', 'cancelled');
 
 -- One per HTTP attempt: Recent Calls.
 CREATE TABLE calls (
@@ -87,5 +99,21 @@ CREATE TABLE calls (
     error_message     TEXT,
     response_excerpt  TEXT
 );
--- Recent calls of a webhook, newest first.
-CREATE INDEX calls_by_webhook ON calls (webhook_id, started_at DESC, id DESC);
+-- Recent calls of a webhook, newest first (call ids sort by start time).
+CREATE INDEX calls_by_webhook ON calls (webhook_id, id);
+CREATE INDEX calls_by_delivery ON calls (delivery_id);
+-- Retention.
+CREATE INDEX calls_by_start ON calls (started_at);
+
+-- Calls counted per webhook, 5-minute bucket, outcome, status and latency
+-- bucket: the Overview's statistics read these, never the calls.
+CREATE TABLE call_rollups (
+    webhook_id      TEXT NOT NULL,
+    bucket_start    BIGINT NOT NULL,   -- Unix ms, a multiple of 5 minutes
+    outcome         TEXT NOT NULL,
+    http_status     BIGINT NOT NULL,   -- 0: no response
+    latency_bucket  BIGINT NOT NULL,   -- see stats.rs
+    calls           BIGINT NOT NULL,
+    PRIMARY KEY (webhook_id, bucket_start, outcome, http_status, latency_bucket)
+);
+CREATE INDEX call_rollups_by_start ON call_rollups (bucket_start);

@@ -2,18 +2,39 @@
 //! statements, no transaction held during the HTTP call), then record the
 //! attempts in one batch.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use selki_domain::{
-    CallId, CallOutcome, CallTrigger, DeliveryId, EventId, OrganizationId, WebhookId,
+    CallId, CustomHeaders, DeliveryId, EndpointUrl, EventId, OrganizationId, RetryPolicy,
+    UrlPolicy, WebhookId,
 };
-use selki_webhooks::EventType;
+use selki_webhooks::{EventType, Secret};
+use sqlx::any::AnyRow;
 
-use crate::rows::{int, parsed, text};
-use crate::{Backend, Store, StoreError};
+use crate::calls::CallRecord;
+use crate::rows::{int, opt_int, parsed, text};
+use crate::webhooks::{retry_from, webhook_headers};
+use crate::{Backend, Health, Scope, Store, StoreError};
+
+/// Where and how a webhook's deliveries are sent, as stored right now.
+#[derive(Debug)]
+pub struct Target {
+    pub webhook_id: WebhookId,
+    pub url: EndpointUrl,
+    pub headers: CustomHeaders,
+    pub retry: RetryPolicy,
+    /// The webhook's own attempt timeout, if it set one.
+    pub timeout: Option<Duration>,
+    pub enabled: bool,
+    /// The secrets to sign with: the current one, then a rotated-out one
+    /// still in its grace period. Empty: unsigned.
+    pub secrets: Vec<Secret>,
+}
 
 /// A delivery a worker holds the lease of, with what it needs to send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
     pub delivery_id: DeliveryId,
     pub event_id: EventId,
@@ -26,9 +47,11 @@ pub struct Claimed {
     pub body: String,
     /// The claim this lease belongs to: `worker/ulid`, new for every claim.
     pub lease: String,
+    /// The webhook as it is now: checked before every attempt.
+    pub target: Arc<Target>,
 }
 
-/// What becomes of a delivery after an attempt.
+/// What becomes of a claimed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     Succeeded,
@@ -36,39 +59,45 @@ pub enum Next {
     RetryAt(i64),
     /// Out of attempts: failed, recoverable.
     Failed,
+    /// The webhook was disabled: kept, recoverable, not sent.
+    Skipped,
+    /// Not attempted: back in the queue as it was (e.g. the webhook already
+    /// has as many calls in flight as it may).
+    Released,
 }
 
-/// One HTTP attempt, as recorded in Recent Calls.
+/// A claimed delivery's attempt (or non-attempt) to record.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub call_id: CallId,
     pub claimed: Claimed,
-    pub trigger: CallTrigger,
-    pub outcome: CallOutcome,
-    pub http_status: Option<u16>,
-    pub url: String,
-    pub started_at_ms: i64,
-    pub duration_ms: i64,
-    pub error_message: Option<String>,
-    pub response_excerpt: Option<String>,
+    /// The HTTP call made, if one was.
+    pub call: Option<CallRecord>,
     pub next: Next,
 }
 
 impl Store {
     /// Leases up to `limit` due deliveries to `worker` for `lease`, oldest
-    /// first. A delivery whose lease ran out (its worker died) is due again.
-    /// On PostgreSQL, concurrent workers skip each other's rows.
+    /// first, leaving out the webhooks in `busy`. A delivery whose lease ran
+    /// out (its worker died) is due again. On PostgreSQL, concurrent workers
+    /// skip each other's rows.
     pub async fn claim_due(
         &self,
         worker: &str,
         limit: u32,
         lease: Duration,
+        busy: &[WebhookId],
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = self.now();
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             // SQLite has one writer at a time: the UPDATE is the lock.
             Backend::Sqlite => "",
+        };
+        let not_busy = if busy.is_empty() {
+            String::new()
+        } else {
+            let params: Vec<String> = (0..busy.len()).map(|i| format!("${}", i + 5)).collect();
+            format!("AND webhook_id NOT IN ({})", params.join(", "))
         };
         // A token per claim, so that the rows of this claim (and only
         // those) can be read back in one query and recorded later.
@@ -77,15 +106,20 @@ impl Store {
             "UPDATE deliveries SET lease_until = $2, leased_by = $3, updated_at = $1 \
              WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
                AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-               ORDER BY next_attempt_at LIMIT $4 {lock})"
+               {not_busy} ORDER BY next_attempt_at LIMIT $4 {lock})"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
-            .bind(now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)))
+            .bind(now.saturating_add(millis(lease)))
             .bind(lease_token.clone())
-            .bind(i64::from(limit))
-            .execute(&self.pool)
-            .await?;
+            .bind(i64::from(limit));
+        for id in busy {
+            query = query.bind(id.to_string());
+        }
+        if query.execute(&self.pool).await?.rows_affected() == 0 {
+            return Ok(Vec::new());
+        }
+        let targets = self.targets_of_lease(&lease_token).await?;
         let rows = sqlx::query(
             "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
              e.event_type, e.body FROM deliveries d JOIN events e ON e.id = d.event_id \
@@ -95,79 +129,210 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(Claimed {
-                    delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
-                    event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
-                    event_type: parsed(
-                        "event_type",
-                        &text(row, "event_type")?,
-                        str::parse::<EventType>,
-                    )?,
-                    webhook_id: parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?,
-                    organization: parsed(
-                        "organization_id",
-                        &text(row, "organization_id")?,
-                        OrganizationId::parse,
-                    )?,
-                    attempt: u32::try_from(int(row, "attempts")? + 1).unwrap_or(u32::MAX),
-                    body: text(row, "body")?,
-                    lease: lease_token.clone(),
-                })
-            })
+            .map(|row| claimed_from(row, &lease_token, &targets))
             .collect()
     }
 
-    /// Records attempts in one transaction: each call is stored, and each
-    /// delivery moves on, but only while its claim still holds the lease (a
-    /// worker that lost its lease must not undo another's progress).
-    pub async fn record_attempts(&self, attempts: &[Attempt]) -> Result<(), StoreError> {
+    /// A webhook's target as stored now; `None` if it was deleted.
+    pub async fn target(&self, id: WebhookId) -> Result<Option<Arc<Target>>, StoreError> {
+        let sql =
+            format!("SELECT {TARGET_COLUMNS} FROM webhooks WHERE id = $1 AND deleted_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.target_from(&row).map(Arc::new))
+            .transpose()
+    }
+
+    /// The delivery a call was made for, to make it again by hand: `None`
+    /// if there is no such call in scope, or it was a test call.
+    pub async fn redelivery(
+        &self,
+        scope: &Scope,
+        call: CallId,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
+             e.event_type, e.body FROM calls c JOIN deliveries d ON d.id = c.delivery_id \
+             JOIN events e ON e.id = d.event_id \
+             WHERE c.id = $1 AND ($2 IS NULL OR c.organization_id = $2)",
+        )
+        .bind(call.to_string())
+        .bind(scope.organization().map(str::to_owned))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let webhook_id = parsed("webhook_id", &text(&row, "webhook_id")?, WebhookId::parse)?;
+        let Some(target) = self.target(webhook_id).await? else {
+            return Ok(None);
+        };
+        let targets = HashMap::from([(webhook_id, target)]);
+        claimed_from(&row, "", &targets).map(Some)
+    }
+
+    /// Records attempts in one transaction: each call is stored and counted,
+    /// and each delivery moves on, but only while its claim still holds the
+    /// lease (a worker that lost its lease must not undo another's
+    /// progress). Returns the webhooks this disabled (410 Gone, or failing
+    /// for too long).
+    pub async fn record_attempts(
+        &self,
+        attempts: &[Attempt],
+        health: Health,
+    ) -> Result<Vec<WebhookId>, StoreError> {
         let now = self.now();
         let mut tx = self.pool.begin().await?;
-        for a in attempts {
-            sqlx::query(
-                "INSERT INTO calls (id, delivery_id, webhook_id, organization_id, event_id, \
-                 event_type, attempt, call_trigger, outcome, http_status, url, started_at, \
-                 duration_ms, error_message, response_excerpt) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(a.call_id.to_string())
-            .bind(a.claimed.delivery_id.to_string())
-            .bind(a.claimed.webhook_id.to_string())
-            .bind(a.claimed.organization.as_str().to_owned())
-            .bind(a.claimed.event_id.to_string())
-            .bind(a.claimed.event_type.as_str())
-            .bind(i64::from(a.claimed.attempt))
-            .bind(a.trigger.as_str())
-            .bind(a.outcome.as_str())
-            .bind(a.http_status.map(i64::from))
-            .bind(a.url.clone())
-            .bind(a.started_at_ms)
-            .bind(a.duration_ms)
-            .bind(a.error_message.clone())
-            .bind(a.response_excerpt.clone())
-            .execute(&mut *tx)
-            .await?;
-            let (status, next_at) = match a.next {
-                Next::Succeeded => ("succeeded", now),
-                Next::RetryAt(at) => ("pending", at),
-                Next::Failed => ("failed", now),
+        let mut ordered: Vec<&Attempt> = attempts.iter().collect();
+        // One order for every writer: no deadlocks between workers.
+        ordered.sort_by_key(|a| a.claimed.delivery_id);
+        for a in ordered {
+            let c = &a.claimed;
+            let (status, attempts, next_at) = match a.next {
+                Next::Succeeded => ("succeeded", c.attempt, now),
+                Next::RetryAt(at) => ("pending", c.attempt, at),
+                Next::Failed => ("failed", c.attempt, now),
+                Next::Skipped => ("skipped", c.attempt - 1, now),
+                Next::Released => ("pending", c.attempt - 1, now),
             };
             sqlx::query(
                 "UPDATE deliveries SET status = $3, attempts = $4, next_attempt_at = $5, \
                  lease_until = NULL, leased_by = NULL, updated_at = $6 \
                  WHERE id = $1 AND leased_by = $2",
             )
-            .bind(a.claimed.delivery_id.to_string())
-            .bind(a.claimed.lease.clone())
+            .bind(c.delivery_id.to_string())
+            .bind(c.lease.clone())
             .bind(status)
-            .bind(i64::from(a.claimed.attempt))
+            .bind(i64::from(attempts))
             .bind(next_at)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         }
+        let calls: Vec<&CallRecord> = attempts.iter().filter_map(|a| a.call.as_ref()).collect();
+        let disabled = self.record_calls(&mut tx, &calls, health).await?;
         tx.commit().await?;
-        Ok(())
+        self.calls_recorded(&calls);
+        Ok(disabled)
     }
+
+    /// Records a call made by hand (a redelivery or a test event). A
+    /// successful redelivery completes its delivery if it had failed or
+    /// been skipped; a failed one is not retried.
+    pub async fn record_call(
+        &self,
+        call: &CallRecord,
+        health: Health,
+    ) -> Result<Vec<WebhookId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(delivery) = call.delivery_id {
+            sqlx::query(
+                "UPDATE deliveries SET attempts = attempts + 1, updated_at = $3, \
+                 status = CASE WHEN CAST($2 AS BIGINT) = 1 AND status IN ('failed', 'skipped') \
+                   THEN 'succeeded' ELSE status END WHERE id = $1",
+            )
+            .bind(delivery.to_string())
+            .bind(i64::from(call.succeeded()))
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let disabled = self.record_calls(&mut tx, &[call], health).await?;
+        tx.commit().await?;
+        self.calls_recorded(&[call]);
+        Ok(disabled)
+    }
+
+    async fn targets_of_lease(
+        &self,
+        lease: &str,
+    ) -> Result<HashMap<WebhookId, Arc<Target>>, StoreError> {
+        let sql = format!(
+            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN \
+             (SELECT webhook_id FROM deliveries WHERE leased_by = $1)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lease.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let target = self.target_from(row)?;
+                Ok((target.webhook_id, Arc::new(target)))
+            })
+            .collect()
+    }
+
+    fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
+        let webhook_id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
+        Ok(Target {
+            webhook_id,
+            // Stored URLs passed the policy in force when they were written.
+            url: parsed("url", &text(row, "url")?, |u| {
+                EndpointUrl::parse(u, UrlPolicy::AllowHttp)
+            })?,
+            headers: webhook_headers(row)?,
+            retry: retry_from(row)?,
+            timeout: opt_int(row, "timeout_ms")?
+                .map(|ms| Duration::from_millis(ms.max(0).cast_unsigned())),
+            enabled: int(row, "enabled")? != 0,
+            secrets: self.live_secrets(row, webhook_id)?,
+        })
+    }
+}
+
+const TARGET_COLUMNS: &str = "id, url, headers, enabled, retry_attempts, retry_delay_ms, \
+    retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
+    previous_secret_key_id, previous_secret_expires_at";
+
+fn claimed_from(
+    row: &AnyRow,
+    lease: &str,
+    targets: &HashMap<WebhookId, Arc<Target>>,
+) -> Result<Claimed, StoreError> {
+    let webhook_id = parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?;
+    let target = targets
+        .get(&webhook_id)
+        .cloned()
+        // Deleted between claim and read-back: nothing to send to.
+        .unwrap_or_else(|| Arc::new(Target::gone(webhook_id)));
+    Ok(Claimed {
+        delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
+        event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
+        event_type: parsed(
+            "event_type",
+            &text(row, "event_type")?,
+            str::parse::<EventType>,
+        )?,
+        webhook_id,
+        organization: parsed(
+            "organization_id",
+            &text(row, "organization_id")?,
+            OrganizationId::parse,
+        )?,
+        attempt: u32::try_from(int(row, "attempts")? + 1).unwrap_or(u32::MAX),
+        body: text(row, "body")?,
+        lease: lease.to_owned(),
+        target,
+    })
+}
+
+impl Target {
+    /// A deleted webhook: disabled, nowhere to send.
+    fn gone(webhook_id: WebhookId) -> Self {
+        Self {
+            webhook_id,
+            url: EndpointUrl::parse("https://deleted.invalid/", UrlPolicy::HttpsOnly)
+                .expect("a valid URL"),
+            headers: CustomHeaders::default(),
+            retry: RetryPolicy::default(),
+            timeout: None,
+            enabled: false,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

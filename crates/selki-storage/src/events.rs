@@ -70,7 +70,16 @@ impl Store {
                 duplicate: false,
             });
         }
+        let due = accepted
+            .iter()
+            .any(|a| !a.duplicate && a.delivery_count > 0);
+        if due {
+            self.notify_due(&mut tx).await?;
+        }
         tx.commit().await?;
+        if due {
+            self.announce_due_locally();
+        }
         Ok(accepted)
     }
 }

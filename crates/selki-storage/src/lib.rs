@@ -8,12 +8,15 @@
 //! crate is the only one that contains SQL.
 
 mod api_keys;
+mod calls;
 mod deliveries;
 mod events;
 mod keyring;
+mod maintenance;
 mod migrations;
 mod model;
 mod rows;
+mod signals;
 mod stats;
 mod webhooks;
 
@@ -24,8 +27,10 @@ use sqlx::AnyPool;
 use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
-pub use deliveries::{Attempt, Claimed, Next};
+pub use calls::{CallFilter, CallRecord, Health};
+pub use deliveries::{Attempt, Claimed, Next, Target};
 pub use keyring::{Keyring, KeyringError, Sealed};
+pub use maintenance::{Pruned, QueueStats};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
@@ -93,6 +98,7 @@ pub struct Store {
     backend: Backend,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
+    signals: Arc<signals::Signals>,
 }
 
 impl Store {
@@ -131,11 +137,13 @@ impl Store {
                     .await?
             }
         };
+        let postgres_url = (backend == Backend::Postgres).then(|| url.to_owned());
         Ok(Self {
             pool,
             backend,
             keyring: Arc::new(keyring),
             clock,
+            signals: Arc::new(signals::Signals::new(postgres_url)),
         })
     }
 
@@ -153,6 +161,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
+        self.signals.stop();
         self.pool.close().await;
     }
 

@@ -206,18 +206,27 @@ impl Store {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(Vec::new());
-        };
+        match row {
+            Some(row) => self.live_secrets(&row, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Opens the secrets of a row with the sealed-secret columns.
+    pub(crate) fn live_secrets(
+        &self,
+        row: &AnyRow,
+        id: WebhookId,
+    ) -> Result<Vec<Secret>, StoreError> {
         let mut secrets = Vec::new();
         let previous_live =
-            opt_int(&row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
+            opt_int(row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
         for (bytes, key_id, live) in [
             ("secret", "secret_key_id", true),
             ("previous_secret", "previous_secret_key_id", previous_live),
         ] {
             if let (true, Some(bytes), Some(key_id)) =
-                (live, opt_bytes(&row, bytes)?, opt_text(&row, key_id)?)
+                (live, opt_bytes(row, bytes)?, opt_text(row, key_id)?)
             {
                 secrets.push(self.open(&Sealed { key_id, bytes }, id)?);
             }
@@ -291,12 +300,16 @@ fn headers_json(headers: &CustomHeaders) -> String {
     serde_json::to_string(&pairs).expect("string pairs always serialise")
 }
 
-fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
-    let bits = u32::try_from(int(row, "event_types")?).map_err(|_| corrupt("event_types"))?;
+pub(crate) fn webhook_headers(row: &AnyRow) -> Result<CustomHeaders, StoreError> {
+    let corrupt = || StoreError::Corrupt("headers".to_owned());
     let headers: Vec<(String, String)> =
-        serde_json::from_str(&text(row, "headers")?).map_err(|_| corrupt("headers"))?;
-    let retry = RetryPolicy::new(
+        serde_json::from_str(&text(row, "headers")?).map_err(|_| corrupt())?;
+    CustomHeaders::new(headers).map_err(|_| corrupt())
+}
+
+pub(crate) fn retry_from(row: &AnyRow) -> Result<RetryPolicy, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    RetryPolicy::new(
         u32::try_from(int(row, "retry_attempts")?).map_err(|_| corrupt("retry_attempts"))?,
         Duration::from_millis(int(row, "retry_delay_ms")?.max(0).cast_unsigned()),
         int(row, "retry_exponential")? != 0,
@@ -304,7 +317,12 @@ fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
             int(row, "retry_max_delay_ms")?.max(0).cast_unsigned(),
         )),
     )
-    .map_err(|_| corrupt("retry policy"))?;
+    .map_err(|_| corrupt("retry policy"))
+}
+
+fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
+    let bits = u32::try_from(int(row, "event_types")?).map_err(|_| corrupt("event_types"))?;
     Ok(Webhook {
         id: parsed("id", &text(row, "id")?, WebhookId::parse)?,
         organization: parsed(
@@ -320,8 +338,8 @@ fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
         event_types: EventTypes::from_bits(bits).ok_or_else(|| corrupt("event_types"))?,
         enabled: int(row, "enabled")? != 0,
         disabled_reason: opt_text(row, "disabled_reason")?,
-        retry,
-        headers: CustomHeaders::new(headers).map_err(|_| corrupt("headers"))?,
+        retry: retry_from(row)?,
+        headers: webhook_headers(row)?,
         signing: SigningState {
             secret_set: int(row, "secret_set")? != 0,
             previous_expires_at_ms: opt_int(row, "previous_secret_expires_at")?,

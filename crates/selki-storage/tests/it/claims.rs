@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use selki_domain::{CallId, CallOutcome, CallTrigger};
-use selki_storage::{Attempt, Claimed, Next, Scope};
+use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Scope};
 use selki_webhooks::EventType;
 
 use crate::harness::{TestStore, both};
@@ -33,8 +33,21 @@ async fn setup(t: &TestStore, events: u8) {
 
 fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
     Attempt {
-        call_id: CallId::new(),
         claimed: claimed.clone(),
+        call: Some(call(claimed, outcome, 42)),
+        next,
+    }
+}
+
+pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: i64) -> CallRecord {
+    CallRecord {
+        id: CallId::new(),
+        delivery_id: Some(claimed.delivery_id),
+        webhook_id: claimed.webhook_id,
+        organization: claimed.organization.clone(),
+        event_id: claimed.event_id,
+        event_type: claimed.event_type,
+        attempt: claimed.attempt,
         trigger: CallTrigger::Automatic,
         outcome,
         http_status: Some(if outcome == CallOutcome::Success {
@@ -44,27 +57,30 @@ fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
         }),
         url: "https://hooks.example.com/selki?x=1".into(),
         started_at_ms: 1_754_560_902_000,
-        duration_ms: 42,
+        duration_ms,
         error_message: None,
         response_excerpt: Some("ok".into()),
-        next,
     }
 }
 
 async fn due_deliveries_are_claimed_once_until_their_lease_runs_out(t: &TestStore) {
     setup(t, 3).await;
-    let first = t.store.claim_due("w1", 2, LEASE).await.expect("claim");
+    let first = t.store.claim_due("w1", 2, LEASE, &[]).await.expect("claim");
     assert_eq!(first.len(), 2);
     assert!(
         first
             .iter()
             .all(|c| c.attempt == 1 && c.body.contains("PHISHING_EMAIL_CLICKED"))
     );
-    let second = t.store.claim_due("w2", 10, LEASE).await.expect("claim");
+    let second = t
+        .store
+        .claim_due("w2", 10, LEASE, &[])
+        .await
+        .expect("claim");
     assert_eq!(second.len(), 1);
     assert!(
         t.store
-            .claim_due("w3", 10, LEASE)
+            .claim_due("w3", 10, LEASE, &[])
             .await
             .expect("claim")
             .is_empty(),
@@ -72,37 +88,52 @@ async fn due_deliveries_are_claimed_once_until_their_lease_runs_out(t: &TestStor
     );
     // The workers died: once the lease runs out, everything is due again.
     t.clock.advance_ms(30_000);
-    let again = t.store.claim_due("w4", 10, LEASE).await.expect("claim");
+    let again = t
+        .store
+        .claim_due("w4", 10, LEASE, &[])
+        .await
+        .expect("claim");
     let ids = |c: &[Claimed]| c.iter().map(|c| c.delivery_id).collect::<HashSet<_>>();
     assert_eq!(ids(&again), &ids(&first) | &ids(&second));
 }
 
 async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
     setup(t, 3).await;
-    let claimed = t.store.claim_due("w1", 10, LEASE).await.expect("claim");
+    let claimed = t
+        .store
+        .claim_due("w1", 10, LEASE, &[])
+        .await
+        .expect("claim");
     let retry_at = t.clock_ms() + 60_000;
     t.store
-        .record_attempts(&[
-            attempt(&claimed[0], CallOutcome::Success, Next::Succeeded),
-            attempt(
-                &claimed[1],
-                CallOutcome::HttpStatus,
-                Next::RetryAt(retry_at),
-            ),
-            attempt(&claimed[2], CallOutcome::Timeout, Next::Failed),
-        ])
+        .record_attempts(
+            &[
+                attempt(&claimed[0], CallOutcome::Success, Next::Succeeded),
+                attempt(
+                    &claimed[1],
+                    CallOutcome::HttpStatus,
+                    Next::RetryAt(retry_at),
+                ),
+                attempt(&claimed[2], CallOutcome::Timeout, Next::Failed),
+            ],
+            Health::default(),
+        )
         .await
         .expect("record");
     assert!(
         t.store
-            .claim_due("w1", 10, LEASE)
+            .claim_due("w1", 10, LEASE, &[])
             .await
             .expect("claim")
             .is_empty(),
         "the retry is not due yet"
     );
     t.clock.advance_ms(60_000);
-    let retried = t.store.claim_due("w1", 10, LEASE).await.expect("claim");
+    let retried = t
+        .store
+        .claim_due("w1", 10, LEASE, &[])
+        .await
+        .expect("claim");
     assert_eq!(
         retried
             .iter()
@@ -129,23 +160,37 @@ async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
 
 async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &TestStore) {
     setup(t, 1).await;
-    let slow = t.store.claim_due("slow", 10, LEASE).await.expect("claim");
+    let slow = t
+        .store
+        .claim_due("slow", 10, LEASE, &[])
+        .await
+        .expect("claim");
     t.clock.advance_ms(31_000);
-    let fast = t.store.claim_due("fast", 10, LEASE).await.expect("claim");
+    let fast = t
+        .store
+        .claim_due("fast", 10, LEASE, &[])
+        .await
+        .expect("claim");
     assert_eq!(fast[0].delivery_id, slow[0].delivery_id);
     t.store
-        .record_attempts(&[attempt(&fast[0], CallOutcome::Success, Next::Succeeded)])
+        .record_attempts(
+            &[attempt(&fast[0], CallOutcome::Success, Next::Succeeded)],
+            Health::default(),
+        )
         .await
         .expect("record");
     // The slow worker's late failure is a recorded call, but the delivery stays done.
     t.store
-        .record_attempts(&[attempt(&slow[0], CallOutcome::Timeout, Next::RetryAt(0))])
+        .record_attempts(
+            &[attempt(&slow[0], CallOutcome::Timeout, Next::RetryAt(0))],
+            Health::default(),
+        )
         .await
         .expect("record");
     t.clock.advance_ms(3_600_000);
     assert!(
         t.store
-            .claim_due("any", 10, LEASE)
+            .claim_due("any", 10, LEASE, &[])
             .await
             .expect("claim")
             .is_empty()
@@ -172,7 +217,7 @@ async fn concurrent_claims_never_share_a_delivery(t: &TestStore) {
         let store = t.store.clone();
         tokio::spawn(async move {
             store
-                .claim_due(&format!("w{i}"), 25, LEASE)
+                .claim_due(&format!("w{i}"), 25, LEASE, &[])
                 .await
                 .expect("claim")
         })

@@ -1,0 +1,143 @@
+//! One signed call of one delivery, made and described: the worker's
+//! automatic attempts, manual redeliveries and test events all go through
+//! here, so they are signed, sent and counted alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use selki_domain::{CallId, CallTrigger, DeliveryId, EventId, OrganizationId};
+use selki_storage::{CallRecord, Clock, Target};
+use selki_webhooks::{DeliveryHeaders, EventType, Webhook};
+
+use crate::{Answer, Metrics, Outgoing, Sender};
+
+/// Bounds on a webhook's own attempt timeout.
+pub const TIMEOUT_MIN: Duration = Duration::from_secs(1);
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(60);
+
+/// Signs and sends.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    sender: Sender,
+    clock: Arc<dyn Clock>,
+    /// Per attempt, connect to last byte, when the webhook sets none.
+    default_timeout: Duration,
+    metrics: Metrics,
+}
+
+/// What to deliver, to whom, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub target: &'a Target,
+    pub organization: &'a OrganizationId,
+    pub delivery_id: Option<DeliveryId>,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub body: &'a str,
+    pub attempt: u32,
+    pub trigger: CallTrigger,
+}
+
+impl Dispatcher {
+    pub fn new(
+        sender: Sender,
+        clock: Arc<dyn Clock>,
+        default_timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            sender,
+            clock,
+            default_timeout,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Makes the call, freshly signed with this attempt's time and id.
+    /// Never fails: how it went is in the record and the answer.
+    pub async fn call(&self, d: Delivery<'_>) -> (CallRecord, Answer) {
+        let call_id = CallId::new();
+        let started_at_ms = self.clock.now_ms();
+        let headers = self.headers(&d, call_id, started_at_ms.div_euclid(1000));
+        let timeout = d
+            .target
+            .timeout
+            .map_or(self.default_timeout, |t| t.clamp(TIMEOUT_MIN, TIMEOUT_MAX));
+        let answer = self
+            .sender
+            .send(Outgoing {
+                url: d.target.url.as_url(),
+                headers: &headers,
+                body: d.body.to_owned(),
+                timeout,
+            })
+            .await;
+        self.metrics.observe(&answer);
+        let record = CallRecord {
+            id: call_id,
+            delivery_id: d.delivery_id,
+            webhook_id: d.target.webhook_id,
+            organization: d.organization.clone(),
+            event_id: d.event_id,
+            event_type: d.event_type,
+            attempt: d.attempt,
+            trigger: d.trigger,
+            outcome: answer.outcome,
+            http_status: answer.http_status,
+            url: d.target.url.as_str().to_owned(),
+            started_at_ms,
+            duration_ms: i64::try_from(answer.duration.as_millis()).unwrap_or(i64::MAX),
+            error_message: answer.error.clone(),
+            response_excerpt: answer.excerpt.clone(),
+        };
+        (record, answer)
+    }
+
+    /// The wire format's headers, then the webhook's own.
+    fn headers(&self, d: &Delivery<'_>, call_id: CallId, timestamp: i64) -> Vec<(String, String)> {
+        let event_id = d.event_id.to_string();
+        // Every live secret signs: during a rotation receivers holding
+        // either secret verify.
+        let signature = (!d.target.secrets.is_empty()).then(|| {
+            d.target
+                .secrets
+                .iter()
+                .map(|secret| {
+                    Webhook::from_secret(secret.clone()).sign(
+                        &event_id,
+                        timestamp,
+                        d.body.as_bytes(),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let webhook_id = d.target.webhook_id.to_string();
+        let call_id = call_id.to_string();
+        let wire = DeliveryHeaders {
+            webhook_id: &webhook_id,
+            call_id: &call_id,
+            event_id: &event_id,
+            timestamp,
+            signature: signature.as_deref(),
+        };
+        wire.to_pairs()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .chain(
+                d.target
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.to_owned(), v.to_owned())),
+            )
+            .collect()
+    }
+}

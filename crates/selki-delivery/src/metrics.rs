@@ -1,0 +1,137 @@
+//! Prometheus metrics of deliveries, in the text exposition format.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use selki_storage::QueueStats;
+
+use crate::Answer;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// Cheap to clone: clones count into the same metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    calls: Family<OutcomeLabel, Counter>,
+    duration: Histogram,
+    retries: Counter,
+    auto_disabled: Counter,
+    pending: Gauge,
+    oldest_due_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    disabled: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("selki");
+        let calls = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhook_calls",
+            "HTTP calls to webhooks, by outcome",
+            calls.clone(),
+        );
+        let duration = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0,
+        ]);
+        registry.register(
+            "webhook_call_duration_seconds",
+            "Response time of webhook calls",
+            duration.clone(),
+        );
+        let retries = Counter::default();
+        registry.register(
+            "delivery_retries",
+            "Failed attempts scheduled for another try",
+            retries.clone(),
+        );
+        let auto_disabled = Counter::default();
+        registry.register(
+            "webhooks_auto_disabled",
+            "Webhooks disabled by the worker (410 Gone or failing for too long)",
+            auto_disabled.clone(),
+        );
+        let pending = Gauge::default();
+        registry.register(
+            "deliveries_pending",
+            "Deliveries waiting for their first or next attempt",
+            pending.clone(),
+        );
+        let oldest_due_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "oldest_due_delivery_age_seconds",
+            "How long the oldest due delivery has been waiting",
+            oldest_due_age.clone(),
+        );
+        let disabled = Gauge::default();
+        registry.register("webhooks_disabled", "Disabled webhooks", disabled.clone());
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                calls,
+                duration,
+                retries,
+                auto_disabled,
+                pending,
+                oldest_due_age,
+                disabled,
+            }),
+        }
+    }
+
+    pub(crate) fn observe(&self, answer: &Answer) {
+        self.inner
+            .calls
+            .get_or_create(&OutcomeLabel {
+                outcome: answer.outcome.as_str(),
+            })
+            .inc();
+        self.inner.duration.observe(answer.duration.as_secs_f64());
+    }
+
+    pub(crate) fn retried(&self) {
+        self.inner.retries.inc();
+    }
+
+    pub fn webhooks_disabled(&self, count: usize) {
+        self.inner.auto_disabled.inc_by(count as u64);
+    }
+
+    /// The text exposition, with the queue's gauges as of `queue`.
+    pub fn encode(&self, queue: QueueStats, now_ms: i64) -> String {
+        let i = &self.inner;
+        i.pending
+            .set(i64::try_from(queue.pending).unwrap_or(i64::MAX));
+        #[allow(clippy::cast_precision_loss)]
+        i.oldest_due_age.set(
+            queue
+                .oldest_due_ms
+                .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
+        );
+        i.disabled
+            .set(i64::try_from(queue.disabled_webhooks).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &i.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
