@@ -182,7 +182,7 @@ impl Store {
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut ordered: Vec<&Attempt> = attempts.iter().collect();
         // One order for every writer: no deadlocks between workers.
         ordered.sort_by_key(|a| a.claimed.delivery_id);
@@ -224,7 +224,7 @@ impl Store {
         call: &CallRecord,
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(delivery) = call.delivery_id {
             sqlx::query(
                 "UPDATE deliveries SET attempts = attempts + 1, updated_at = $3, \

@@ -41,7 +41,7 @@ impl Store {
 
     async fn try_submit(&self, events: &[NewEvent]) -> Result<Vec<Accepted>, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
         let mut accepted = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {

@@ -168,4 +168,15 @@ impl Store {
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// A write transaction. SQLite's takes the write lock at once: a
+    /// transaction that read first could not upgrade its lock once another
+    /// writer committed (SQLITE_BUSY, with no busy wait), so it queues up
+    /// front instead.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
 }

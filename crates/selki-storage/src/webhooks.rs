@@ -134,7 +134,7 @@ impl Store {
     /// such webhook in scope.
     pub async fn delete_webhook(&self, scope: &Scope, id: WebhookId) -> Result<bool, StoreError> {
         let now = self.now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let deleted = sqlx::query(
             "UPDATE webhooks SET deleted_at = $3, secret = NULL, previous_secret = NULL, \
              updated_at = $3 WHERE id = $1 AND deleted_at IS NULL \

@@ -89,11 +89,46 @@ impl TestDatabase {
         }
     }
 
+    /// A PostgreSQL outage for this database only: new connections are
+    /// refused and every open one is cut, as when the server restarts.
+    /// (Restarting the real server would cut off every other test too.)
+    pub async fn cut_off(&self) {
+        if let Some(name) = &self.postgres_name {
+            admin(&[
+                format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ),
+            ])
+            .await;
+        }
+    }
+
+    /// Ends [`TestDatabase::cut_off`]: connections are accepted again.
+    pub async fn restore(&self) {
+        if let Some(name) = &self.postgres_name {
+            admin(&[format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")]).await;
+        }
+    }
+
     /// Drops a PostgreSQL database (even one a test already took away).
     pub async fn remove(self) {
         if let Some(name) = self.postgres_name {
             drop_database(&name).await;
         }
+    }
+}
+
+async fn admin(statements: &[String]) {
+    let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
+        .await
+        .expect("PostgreSQL admin connection");
+    for statement in statements {
+        admin
+            .execute(sqlx::AssertSqlSafe(statement.clone()))
+            .await
+            .expect("an admin statement");
     }
 }
 

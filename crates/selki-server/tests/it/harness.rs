@@ -13,8 +13,90 @@ use tonic::transport::Channel;
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-pub(crate) struct TestServer {
+/// Flags of a server that delivers to loopback receivers quickly.
+pub(crate) const DELIVERING: &[&str] = &[
+    "--allow-http-endpoints",
+    "true",
+    "--allow-destinations",
+    "127.0.0.0/8",
+    "--poll-interval",
+    "200ms",
+    "--request-timeout",
+    "2s",
+    "--lease",
+    "4s",
+];
+
+/// A `selki-server` process, killed when dropped.
+pub(crate) struct Process {
     child: Child,
+    /// The gRPC address, unless it only delivers.
+    pub(crate) addr: Option<String>,
+    pub(crate) metrics: Option<String>,
+}
+
+impl Process {
+    /// Starts one on a database and waits until it says it is up.
+    pub(crate) async fn spawn(database_url: &str, args: &[&str]) -> Self {
+        let mut child = server_command()
+            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env("SELKI_ADMIN_KEY", ADMIN_KEY)
+            .env("SELKI_SECRET_KEYS", SECRET_KEYS)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn selki-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let api = !args.windows(2).any(|w| w == ["--role", "worker"]);
+        let metrics = args.contains(&"--metrics-listen");
+        // The server prints its addresses once it listens: wait for them,
+        // then keep reading so its later lines never hit a closed pipe.
+        let (addr, metrics) = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let (mut addr, mut metrics_addr, mut up) = (None, None, false);
+            while (api && addr.is_none()) || (metrics && metrics_addr.is_none()) || !(api || up) {
+                let line = lines
+                    .next()
+                    .expect("the server announces itself before exiting")
+                    .expect("stdout");
+                if let Some(a) = line.strip_prefix("selki-server listening on ") {
+                    addr = Some(a.to_owned());
+                } else if let Some(a) = line.strip_prefix("selki-server metrics on ") {
+                    metrics_addr = Some(a.to_owned());
+                } else if line == "selki-server delivering" {
+                    up = true;
+                }
+            }
+            std::thread::spawn(move || lines.for_each(drop));
+            (addr, metrics_addr)
+        })
+        .await
+        .expect("reader");
+        Self {
+            child,
+            addr,
+            metrics,
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) struct TestServer {
+    pub(crate) process: Process,
     pub(crate) channel: Channel,
     pub(crate) db: TestDatabase,
 }
@@ -32,33 +114,17 @@ impl TestServer {
         Self::start_with(db, &[], None).await
     }
 
+    /// A server that delivers to loopback receivers, with extra flags.
+    pub(crate) async fn delivering(db: Db, args: &[&str]) -> Option<Self> {
+        let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
+        Self::start_with(db, &all, None).await
+    }
+
     /// With extra flags; over TLS trusting `ca` when given.
     pub(crate) async fn start_with(db: Db, args: &[&str], ca: Option<&[u8]>) -> Option<Self> {
         let db = TestDatabase::create(db).await?;
-        let mut child = server_command()
-            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-            .args(args)
-            .env("DATABASE_URL", &db.url)
-            .env("SELKI_ADMIN_KEY", ADMIN_KEY)
-            .env("SELKI_SECRET_KEYS", SECRET_KEYS)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn selki-server");
-        let stdout = child.stdout.take().expect("stdout");
-        // The server prints its address once it listens: wait for that line.
-        let addr = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            lines
-                .find_map(|line| {
-                    line.ok()?
-                        .strip_prefix("selki-server listening on ")
-                        .map(str::to_owned)
-                })
-                .expect("the server announces its address")
-        })
-        .await
-        .expect("reader");
+        let process = Process::spawn(&db.url, args).await;
+        let addr = process.addr.clone().expect("an API address");
         let channel = match ca {
             None => Channel::from_shared(format!("http://{addr}")).expect("uri"),
             Some(ca) => {
@@ -73,7 +139,31 @@ impl TestServer {
             }
         };
         let channel = channel.connect().await.expect("connect");
-        Some(Self { child, channel, db })
+        Some(Self {
+            process,
+            channel,
+            db,
+        })
+    }
+
+    /// SIGKILLs the server and starts a new one on the same database.
+    pub(crate) async fn kill_and_restart(&mut self, args: &[&str]) {
+        let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        self.process = Process::spawn(&self.db.url, &all).await;
+        let addr = self.process.addr.clone().expect("an API address");
+        self.channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+    }
+
+    /// Another process on the same database, delivering quickly.
+    pub(crate) async fn spawn_more(&self, args: &[&str]) -> Process {
+        let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
+        Process::spawn(&self.db.url, &all).await
     }
 
     pub(crate) fn webhooks(&self) -> WebhookServiceClient<Channel> {
@@ -91,18 +181,17 @@ impl TestServer {
     /// SIGTERM, then the exit status. The wait runs off the test's runtime,
     /// which must stay free to answer the server's GOAWAY.
     pub(crate) async fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
+        let pid = self.process.child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
-        let child = &mut self.child;
+        let child = &mut self.process.child;
         tokio::task::block_in_place(|| child.wait().expect("wait"))
     }
 
-    pub(crate) async fn finish(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub(crate) async fn finish(self) {
+        drop(self.process);
         self.db.remove().await;
     }
 }

@@ -2,8 +2,11 @@
 //! process, on SQLite and on PostgreSQL.
 
 mod bad_input;
+mod delivery;
 mod events;
 mod fixtures;
 mod harness;
 mod management;
 mod process;
+mod receiver;
+mod resilience;

@@ -1,0 +1,211 @@
+//! A webhook receiver on loopback (axum), told how to answer, that verifies
+//! every request it gets with the `selki-webhooks` crate and with the
+//! Standard Webhooks library, and hands each to the test.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{mpsc, watch};
+
+/// How to answer a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Ok,
+    Status(u16),
+    /// A status with `Retry-After: <seconds>`.
+    RetryAfter(u16, u32),
+    /// Answer nothing until [`Receiver::release`].
+    Hang,
+    /// 302 to another path of this receiver.
+    Redirect,
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+    /// `Ok` when the secret is unset (nothing to verify) or both verified.
+    pub(crate) verified: Result<(), String>,
+    pub(crate) at: Instant,
+}
+
+impl Received {
+    pub(crate) fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn event_id(&self) -> String {
+        self.header("selki-event-id").to_owned()
+    }
+}
+
+struct Shared {
+    script: Mutex<VecDeque<Answer>>,
+    then: Mutex<Answer>,
+    secret: Mutex<Option<String>>,
+    seen: mpsc::UnboundedSender<Received>,
+    released: watch::Sender<bool>,
+}
+
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
+    shared: Arc<Shared>,
+    seen: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub(crate) async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// On a given loopback port (0: any).
+    pub(crate) async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the receiver");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            script: Mutex::new(VecDeque::new()),
+            then: Mutex::new(Answer::Ok),
+            secret: Mutex::new(None),
+            seen: tx,
+            released: watch::Sender::new(false),
+        });
+        let router = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            addr,
+            shared,
+            seen: tokio::sync::Mutex::new(rx),
+            task,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers these first, in order, then `then` for good.
+    pub(crate) fn answer(&self, script: &[Answer], then: Answer) {
+        *self.shared.script.lock().expect("lock") = script.iter().copied().collect();
+        *self.shared.then.lock().expect("lock") = then;
+    }
+
+    /// Verify requests with this secret from now on.
+    pub(crate) fn verify_with(&self, secret: &str) {
+        *self.shared.secret.lock().expect("lock") = Some(secret.to_owned());
+    }
+
+    /// Lets every hanging request answer 200.
+    pub(crate) fn release(&self) {
+        self.shared.released.send_replace(true);
+    }
+
+    /// The next request, waiting at most `within`.
+    pub(crate) async fn next(&self, within: Duration) -> Received {
+        let mut seen = self.seen.lock().await;
+        tokio::time::timeout(within, seen.recv())
+            .await
+            .expect("the receiver got a request in time")
+            .expect("the receiver is running")
+    }
+
+    /// The next `n` requests.
+    pub(crate) async fn take(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            out.push(self.next(left).await);
+        }
+        out
+    }
+
+    /// Requests that already arrived, without waiting.
+    pub(crate) async fn drain(&self) -> Vec<Received> {
+        let mut seen = self.seen.lock().await;
+        std::iter::from_fn(|| seen.try_recv().ok()).collect()
+    }
+
+    /// Stops listening: connections are refused from now on.
+    pub(crate) fn stop(self) -> u16 {
+        self.task.abort();
+        self.addr.port()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.release();
+        self.task.abort();
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let secret = shared.secret.lock().expect("lock").clone();
+    let verified = match secret {
+        Some(secret) => verify(&secret, &headers, &body),
+        None => Ok(()),
+    };
+    let _ = shared.seen.send(Received {
+        path: uri.path().to_owned(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        verified,
+        at: Instant::now(),
+    });
+    let answer = {
+        let next = shared.script.lock().expect("lock").pop_front();
+        next.unwrap_or(*shared.then.lock().expect("lock"))
+    };
+    let status = |code: u16| StatusCode::from_u16(code).expect("a status");
+    match answer {
+        Answer::Ok => (StatusCode::OK, "ok").into_response(),
+        Answer::Status(code) => (status(code), format!("answered {code}")).into_response(),
+        Answer::RetryAfter(code, secs) => {
+            (status(code), [("retry-after", secs.to_string())], "later").into_response()
+        }
+        Answer::Hang => {
+            let mut released = shared.released.subscribe();
+            let _ = released.wait_for(|r| *r).await;
+            (StatusCode::OK, "ok, finally").into_response()
+        }
+        Answer::Redirect => {
+            (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response()
+        }
+    }
+}
+
+/// Both verifiers must accept: ours, and an independent Standard Webhooks
+/// implementation.
+fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
+    let ours = selki_webhooks::Webhook::new(secret).map_err(|e| e.to_string())?;
+    ours.verify(body, headers)
+        .map_err(|e| format!("selki-webhooks: {e}"))?;
+    let standard = standardwebhooks::Webhook::new(secret).map_err(|e| e.to_string())?;
+    standard
+        .verify(body, headers)
+        .map_err(|e| format!("standardwebhooks: {e}"))
+}
