@@ -113,6 +113,26 @@ pub(crate) fn retry_policy(
         .ok()
 }
 
+/// A webhook's call timeout: `Some(None)` when unset (the server's default).
+pub(crate) fn call_timeout(
+    field: &str,
+    value: Option<&prost_types::Duration>,
+    v: &mut Violations,
+) -> Option<Option<Duration>> {
+    let Some(value) = value else {
+        return Some(None);
+    };
+    let bounds = selki_delivery::TIMEOUT_MIN..=selki_delivery::TIMEOUT_MAX;
+    let parsed = duration(value).and_then(|d| {
+        if bounds.contains(&d) {
+            Ok(d)
+        } else {
+            Err("must be 1 to 60 seconds (or unset for the server's default)".to_owned())
+        }
+    });
+    v.check(field, parsed).map(Some)
+}
+
 pub(crate) fn headers(
     field: &str,
     values: &[pb::Header],
@@ -155,6 +175,7 @@ pub(crate) fn webhook_to_proto(w: &Webhook) -> pb::Webhook {
                 value: value.to_owned(),
             })
             .collect(),
+        timeout: w.timeout.map(duration_to_proto),
         create_time: Some(timestamp_to_proto(w.created_at_ms)),
         update_time: Some(timestamp_to_proto(w.updated_at_ms)),
     }

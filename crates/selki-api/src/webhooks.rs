@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Api;
 use crate::convert::{
-    event_types, headers, page_size, page_token, parse_page_token, retry_policy,
+    call_timeout, event_types, headers, page_size, page_token, parse_page_token, retry_policy,
     timestamp_to_proto, webhook_to_proto,
 };
 use crate::error::{ApiError, Violations};
@@ -53,6 +53,7 @@ impl WebhookService for Api {
         let types = event_types("event_types", &r.event_types, &mut v);
         let retry = retry_policy("retry_policy", r.retry_policy.as_ref(), &mut v);
         let custom = headers("headers", &r.headers, &mut v);
+        let timeout = call_timeout("timeout", r.timeout.as_ref(), &mut v);
         let (secret, generated) = match r.signing {
             Some(Signing::SigningSecret(text)) => {
                 (v.check("signing_secret", Secret::parse(&text)), false)
@@ -68,7 +69,8 @@ impl WebhookService for Api {
             Some(event_types),
             Some(retry),
             Some(headers),
-        ) = (organization, name, url, types, retry, custom)
+            Some(timeout),
+        ) = (organization, name, url, types, retry, custom, timeout)
         else {
             unreachable!("every field parsed when there are no violations")
         };
@@ -81,6 +83,7 @@ impl WebhookService for Api {
             retry,
             headers,
             secret: secret.clone(),
+            timeout,
         };
         let webhook = self
             .store()
@@ -179,9 +182,10 @@ impl WebhookService for Api {
                 "enabled" => patch.enabled = Some(webhook.enabled),
                 "retry_policy" => patch.retry = retry_policy("webhook.retry_policy", webhook.retry_policy.as_ref(), &mut v),
                 "headers" => patch.headers = headers("webhook.headers", &webhook.headers, &mut v),
+                "timeout" => patch.timeout = call_timeout("webhook.timeout", webhook.timeout.as_ref(), &mut v),
                 other => v.add(
                     format!("update_mask.paths[{i}]"),
-                    format!("`{other}` cannot be updated; use name, url, event_types, enabled, retry_policy or headers (RotateSigningSecret for the secret)"),
+                    format!("`{other}` cannot be updated; use name, url, event_types, enabled, retry_policy, headers or timeout (RotateSigningSecret for the secret)"),
                 ),
             }
         }

@@ -22,6 +22,8 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     /// Per attempt, connect to last byte, when the webhook sets none.
     default_timeout: Duration,
+    /// A webhook's own timeout is cut to this (it must stay within a lease).
+    max_timeout: Duration,
     metrics: Metrics,
 }
 
@@ -49,8 +51,15 @@ impl Dispatcher {
             sender,
             clock,
             default_timeout,
+            max_timeout: TIMEOUT_MAX,
             metrics,
         }
+    }
+
+    /// Caps every webhook's own timeout (at most [`TIMEOUT_MAX`]).
+    pub fn with_max_timeout(mut self, max: Duration) -> Self {
+        self.max_timeout = max.clamp(TIMEOUT_MIN, TIMEOUT_MAX);
+        self
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -67,10 +76,9 @@ impl Dispatcher {
         let call_id = CallId::new();
         let started_at_ms = self.clock.now_ms();
         let headers = self.headers(&d, call_id, started_at_ms.div_euclid(1000));
-        let timeout = d
-            .target
-            .timeout
-            .map_or(self.default_timeout, |t| t.clamp(TIMEOUT_MIN, TIMEOUT_MAX));
+        let timeout = d.target.timeout.map_or(self.default_timeout, |t| {
+            t.clamp(TIMEOUT_MIN, self.max_timeout)
+        });
         let answer = self
             .sender
             .send(Outgoing {

@@ -78,12 +78,14 @@ impl App {
             config.connect_timeout,
             concat!("Selki-Webhooks/", env!("CARGO_PKG_VERSION")),
         )?;
+        // A call must end well within its lease, or it could be made twice.
         let dispatcher = Dispatcher::new(
             sender,
             clock.clone(),
             config.request_timeout,
             Metrics::new(),
-        );
+        )
+        .with_max_timeout(config.worker.lease / 2);
         Ok(Self {
             config,
             store,

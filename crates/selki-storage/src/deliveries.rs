@@ -14,8 +14,8 @@ use selki_webhooks::{EventType, Secret};
 use sqlx::any::AnyRow;
 
 use crate::calls::CallRecord;
-use crate::rows::{int, opt_int, parsed, text};
-use crate::webhooks::{retry_from, webhook_headers};
+use crate::rows::{int, parsed, text};
+use crate::webhooks::{retry_from, timeout_from, webhook_headers};
 use crate::{Backend, Health, Scope, Store, StoreError};
 
 /// Where and how a webhook's deliveries are sent, as stored right now.
@@ -273,8 +273,7 @@ impl Store {
             })?,
             headers: webhook_headers(row)?,
             retry: retry_from(row)?,
-            timeout: opt_int(row, "timeout_ms")?
-                .map(|ms| Duration::from_millis(ms.max(0).cast_unsigned())),
+            timeout: timeout_from(row)?,
             enabled: int(row, "enabled")? != 0,
             secrets: self.live_secrets(row, webhook_id)?,
         })

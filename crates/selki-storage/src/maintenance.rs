@@ -111,9 +111,11 @@ impl Store {
                 (SELECT e.id FROM events e WHERE e.created_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)")
             .await?,
-            rollups: run("DELETE FROM call_rollups WHERE bucket_start < $1 \
-                AND bucket_start IN (SELECT DISTINCT bucket_start FROM call_rollups \
-                  WHERE bucket_start < $1 ORDER BY bucket_start LIMIT $2)")
+            // Whole buckets only: those that ended before the cut-off.
+            rollups: run("DELETE FROM call_rollups WHERE bucket_start IN \
+                (SELECT DISTINCT bucket_start FROM call_rollups \
+                 WHERE bucket_start < CAST($1 AS BIGINT) - 300000 \
+                 ORDER BY bucket_start LIMIT $2)")
             .await?,
         })
     }

@@ -4,6 +4,8 @@ use selki_domain::{
     ApiKeyId, CustomHeaders, EndpointUrl, EventId, EventTypes, OrganizationId, RetryPolicy,
     WebhookId, WebhookName,
 };
+use std::time::Duration;
+
 use selki_webhooks::{EventType, Secret};
 
 /// Whose rows a call may see: an admin key sees all, an organization key
@@ -33,6 +35,8 @@ pub struct NewWebhook {
     pub retry: RetryPolicy,
     pub headers: CustomHeaders,
     pub secret: Option<Secret>,
+    /// The webhook's own call timeout; the server's default when `None`.
+    pub timeout: Option<Duration>,
 }
 
 /// Whether deliveries are signed, never the secret itself.
@@ -54,6 +58,7 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub retry: RetryPolicy,
     pub headers: CustomHeaders,
+    pub timeout: Option<Duration>,
     pub signing: SigningState,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -68,6 +73,8 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
     pub retry: Option<RetryPolicy>,
     pub headers: Option<CustomHeaders>,
+    /// `Some(None)` goes back to the server's default.
+    pub timeout: Option<Option<Duration>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

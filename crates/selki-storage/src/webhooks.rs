@@ -15,7 +15,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
-    retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
+    retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, timeout_ms, \
     CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, previous_secret_expires_at, created_at, updated_at";
 
 impl Store {
@@ -26,8 +26,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO webhooks (id, organization_id, name, url, event_types, enabled, \
              retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
-             secret, secret_key_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             secret, secret_key_id, created_at, updated_at, timeout_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
              RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -45,6 +45,7 @@ impl Store {
             .bind(sealed.as_ref().map(|s| s.bytes.clone()))
             .bind(sealed.map(|s| s.key_id))
             .bind(now)
+            .bind(new.timeout.map(millis))
             .fetch_one(&self.pool)
             .await?;
         webhook_from(&row)
@@ -106,7 +107,8 @@ impl Store {
                retry_delay_ms = COALESCE($8, retry_delay_ms), \
                retry_exponential = COALESCE($9, retry_exponential), \
                retry_max_delay_ms = COALESCE($10, retry_max_delay_ms), \
-               headers = COALESCE($11, headers), updated_at = $12 \
+               headers = COALESCE($11, headers), updated_at = $12, \
+               timeout_ms = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($14 AS BIGINT) ELSE timeout_ms END \
              WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
              RETURNING {COLUMNS}"
         );
@@ -124,6 +126,8 @@ impl Store {
             .bind(retry.map(|r| millis(r.max_delay())))
             .bind(patch.headers.as_ref().map(headers_json))
             .bind(self.now())
+            .bind(i64::from(patch.timeout.is_some()))
+            .bind(patch.timeout.flatten().map(millis))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(webhook_from).transpose()
@@ -307,6 +311,10 @@ pub(crate) fn webhook_headers(row: &AnyRow) -> Result<CustomHeaders, StoreError>
     CustomHeaders::new(headers).map_err(|_| corrupt())
 }
 
+pub(crate) fn timeout_from(row: &AnyRow) -> Result<Option<Duration>, StoreError> {
+    Ok(opt_int(row, "timeout_ms")?.map(|ms| Duration::from_millis(ms.max(0).cast_unsigned())))
+}
+
 pub(crate) fn retry_from(row: &AnyRow) -> Result<RetryPolicy, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
     RetryPolicy::new(
@@ -340,6 +348,7 @@ fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
         disabled_reason: opt_text(row, "disabled_reason")?,
         retry: retry_from(row)?,
         headers: webhook_headers(row)?,
+        timeout: timeout_from(row)?,
         signing: SigningState {
             secret_set: int(row, "secret_set")? != 0,
             previous_expires_at_ms: opt_int(row, "previous_secret_expires_at")?,

@@ -23,6 +23,13 @@ enum Call {
     SubmitMany(Vec<pb::EventSubmission>),
     CreateKey(pb::CreateApiKeyRequest),
     Revoke(String),
+    ListCalls(pb::ListCallsRequest),
+    GetCall(String),
+    Redeliver(String),
+    Stats(pb::GetWebhookStatsRequest),
+    Recover(pb::RecoverFailedRequest),
+    TestEvent(pb::SendTestEventRequest),
+    Watch(pb::WatchCallsRequest),
 }
 
 async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
@@ -74,7 +81,51 @@ async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
             .revoke_api_key(authed(k, pb::RevokeApiKeyRequest { id }))
             .await
             .map(drop),
+        Call::ListCalls(r) => server.webhooks().list_calls(authed(k, r)).await.map(drop),
+        Call::GetCall(id) => server
+            .webhooks()
+            .get_call(authed(k, pb::GetCallRequest { id }))
+            .await
+            .map(drop),
+        Call::Redeliver(id) => server
+            .webhooks()
+            .redeliver_call(authed(k, pb::RedeliverCallRequest { id }))
+            .await
+            .map(drop),
+        Call::Stats(r) => server
+            .webhooks()
+            .get_webhook_stats(authed(k, r))
+            .await
+            .map(drop),
+        Call::Recover(r) => server
+            .webhooks()
+            .recover_failed(authed(k, r))
+            .await
+            .map(drop),
+        Call::TestEvent(r) => server
+            .webhooks()
+            .send_test_event(authed(k, r))
+            .await
+            .map(drop),
+        Call::Watch(r) => server.webhooks().watch_calls(authed(k, r)).await.map(drop),
     }
+}
+
+fn calls(webhook: &str, change: impl FnOnce(&mut pb::ListCallsRequest)) -> Call {
+    let mut r = pb::ListCallsRequest {
+        webhook_id: webhook.into(),
+        ..Default::default()
+    };
+    change(&mut r);
+    Call::ListCalls(r)
+}
+
+fn seconds(seconds: i64) -> Option<prost_types::Duration> {
+    Some(prost_types::Duration { seconds, nanos: 0 })
+}
+
+fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
 }
 
 fn create(change: impl FnOnce(&mut pb::CreateWebhookRequest)) -> Call {
@@ -613,6 +664,191 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             Call::Revoke("key_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
             Code::NotFound,
             None,
+        ),
+        (
+            "a half-second call timeout",
+            create(|r| {
+                r.timeout = Some(prost_types::Duration {
+                    seconds: 0,
+                    nanos: 500_000_000,
+                })
+            }),
+            Code::InvalidArgument,
+            Some("timeout"),
+        ),
+        (
+            "a 61-second call timeout",
+            create(|r| r.timeout = seconds(61)),
+            Code::InvalidArgument,
+            Some("timeout"),
+        ),
+        (
+            "listing calls of a malformed webhook id",
+            calls("hook-1", |_| {}),
+            Code::InvalidArgument,
+            Some("webhook_id"),
+        ),
+        (
+            "listing calls of an unknown webhook",
+            calls(UNKNOWN_WH, |_| {}),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "listing 101 calls",
+            calls(ex, |r| r.page_size = 101),
+            Code::InvalidArgument,
+            Some("page_size"),
+        ),
+        (
+            "a calls page token from elsewhere",
+            calls(ex, |r| r.page_token = "d2hfMDFL".into()),
+            Code::InvalidArgument,
+            Some("page_token"),
+        ),
+        (
+            "an unknown call status filter",
+            calls(ex, |r| r.status = 7),
+            Code::InvalidArgument,
+            Some("status"),
+        ),
+        (
+            "an unknown call outcome filter",
+            calls(ex, |r| r.outcome = 42),
+            Code::InvalidArgument,
+            Some("outcome"),
+        ),
+        (
+            "an unknown event type filter",
+            calls(ex, |r| r.event_type = 99),
+            Code::InvalidArgument,
+            Some("event_type"),
+        ),
+        (
+            "a time range that ends before it starts",
+            calls(ex, |r| {
+                r.start_time = at(1_800_000_000);
+                r.end_time = at(1_700_000_000);
+            }),
+            Code::InvalidArgument,
+            Some("end_time"),
+        ),
+        (
+            "getting a malformed call id",
+            Call::GetCall("call-1".into()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "getting an unknown call",
+            Call::GetCall("call_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "redelivering a webhook id",
+            Call::Redeliver(ex.into()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "redelivering an unknown call",
+            Call::Redeliver("call_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "stats over 30 seconds",
+            Call::Stats(pb::GetWebhookStatsRequest {
+                webhook_id: ex.into(),
+                window: seconds(30),
+            }),
+            Code::InvalidArgument,
+            Some("window"),
+        ),
+        (
+            "stats over 31 days",
+            Call::Stats(pb::GetWebhookStatsRequest {
+                webhook_id: ex.into(),
+                window: seconds(31 * 86_400),
+            }),
+            Code::InvalidArgument,
+            Some("window"),
+        ),
+        (
+            "stats of an unknown webhook",
+            Call::Stats(pb::GetWebhookStatsRequest {
+                webhook_id: UNKNOWN_WH.into(),
+                window: None,
+            }),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "recovering without a since time",
+            Call::Recover(pb::RecoverFailedRequest {
+                webhook_id: ex.into(),
+                since: None,
+                limit: 0,
+            }),
+            Code::InvalidArgument,
+            Some("since"),
+        ),
+        (
+            "recovering 20,000 deliveries at once",
+            Call::Recover(pb::RecoverFailedRequest {
+                webhook_id: ex.into(),
+                since: at(0),
+                limit: 20_000,
+            }),
+            Code::InvalidArgument,
+            Some("limit"),
+        ),
+        (
+            "recovering for an unknown webhook",
+            Call::Recover(pb::RecoverFailedRequest {
+                webhook_id: UNKNOWN_WH.into(),
+                since: at(0),
+                limit: 0,
+            }),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "a test event of an unknown type",
+            Call::TestEvent(pb::SendTestEventRequest {
+                webhook_id: ex.into(),
+                event_type: 99,
+            }),
+            Code::InvalidArgument,
+            Some("event_type"),
+        ),
+        (
+            "a test event for an unknown webhook",
+            Call::TestEvent(pb::SendTestEventRequest {
+                webhook_id: UNKNOWN_WH.into(),
+                event_type: 0,
+            }),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "watching an unknown webhook",
+            Call::Watch(pb::WatchCallsRequest {
+                webhook_id: UNKNOWN_WH.into(),
+                organization_id: String::new(),
+            }),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "watching every organization at once",
+            Call::Watch(pb::WatchCallsRequest {
+                webhook_id: String::new(),
+                organization_id: String::new(),
+            }),
+            Code::InvalidArgument,
+            Some("organization_id"),
         ),
     ];
     assert!(cases.len() >= 40, "{} cases", cases.len());

@@ -15,20 +15,23 @@ use crate::receiver::{Answer, Receiver};
 /// Upper bound for anything expected to happen; reached only on failure.
 pub(crate) const WITHIN: Duration = Duration::from_secs(30);
 
+/// `delivering!(scenario, …)` runs each scenario on a delivering server on
+/// SQLite and on PostgreSQL; `delivering!([flags] => scenario, …)` adds flags.
 macro_rules! delivering {
-    ($($scenario:ident),* $(,)?) => {
+    ($($scenario:ident),* $(,)?) => { delivering!([] => $($scenario),*); };
+    ($flags:tt => $($scenario:ident),* $(,)?) => {
         $(
             mod $scenario {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_sqlite() {
-                    let server = crate::harness::TestServer::delivering(selki_testkit::Db::Sqlite, &[]).await.expect("SQLite is always there");
+                    let server = crate::harness::TestServer::delivering(selki_testkit::Db::Sqlite, &$flags).await.expect("SQLite is always there");
                     super::$scenario(&server).await;
                     server.finish().await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_postgres() {
-                    let Some(server) = crate::harness::TestServer::delivering(selki_testkit::Db::Postgres, &[]).await else { return };
+                    let Some(server) = crate::harness::TestServer::delivering(selki_testkit::Db::Postgres, &$flags).await else { return };
                     super::$scenario(&server).await;
                     server.finish().await;
                 }
@@ -47,6 +50,16 @@ delivering!(
     internal_destinations_are_refused_and_recorded,
     test_events_and_manual_redeliveries_are_recorded_with_their_trigger,
     calls_are_listed_newest_first_with_filters_and_pages,
+);
+
+delivering!(
+    ["--auto-disable-after", "1s", "--auto-disable-min-failures", "3"] =>
+    a_webhook_failing_long_enough_is_disabled_with_the_reason,
+);
+
+delivering!(
+    ["--metrics-listen", "127.0.0.1:0"] =>
+    metrics_count_calls_retries_and_the_queue,
 );
 
 pub(crate) struct Hook {
@@ -405,6 +418,25 @@ async fn a_hanging_receiver_times_out_and_redirects_are_not_followed(server: &Te
     let moved = Receiver::start().await;
     moved.answer(&[], Answer::Redirect);
     let slow = hook(server, "acme", &hanging.url("/"), retry(0, 1)).await;
+    // Its own timeout, shorter than the server's 2 s.
+    let mut update = get_webhook(server, &slow.id).await;
+    update.timeout = Some(prost_types::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    server
+        .webhooks()
+        .update_webhook(authed(
+            ADMIN_KEY,
+            pb::UpdateWebhookRequest {
+                webhook: Some(update),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["timeout".into()],
+                }),
+            },
+        ))
+        .await
+        .expect("set a timeout");
     let gone = hook(server, "acme", &moved.url("/old"), retry(0, 1)).await;
     let mut slow_calls = watch(server, &slow.id).await;
     let mut moved_calls = watch(server, &gone.id).await;
@@ -412,6 +444,11 @@ async fn a_hanging_receiver_times_out_and_redirects_are_not_followed(server: &Te
     let timed_out = next_calls(&mut slow_calls, 1).await.remove(0);
     assert_eq!(outcome(&timed_out), pb::CallOutcome::Timeout);
     assert_eq!(timed_out.http_status, 0);
+    let took = timed_out.duration.expect("duration");
+    assert!(
+        took.seconds == 1 && took.nanos < 500_000_000,
+        "the webhook's 1 s timeout, not the server's 2 s: {took:?}"
+    );
     let redirected = next_calls(&mut moved_calls, 1).await.remove(0);
     assert_eq!(
         (outcome(&redirected), redirected.http_status),
@@ -579,4 +616,47 @@ async fn calls_are_listed_newest_first_with_filters_and_pages(server: &TestServe
         "nothing from the future"
     );
     let _ = calls;
+}
+
+async fn a_webhook_failing_long_enough_is_disabled_with_the_reason(server: &TestServer) {
+    let receiver = Receiver::start().await;
+    receiver.answer(&[], Answer::Status(500));
+    let hook = hook(server, "acme", &receiver.url("/"), retry(10, 1)).await;
+    let mut recorded = watch(server, &hook.id).await;
+    submit(server, "acme", 1).await;
+    // Failures at about 0 s, 1 s and 2 s: three in a row over more than 1 s.
+    let calls = next_calls(&mut recorded, 3).await;
+    assert!(calls.iter().all(|c| c.http_status == 500));
+    let webhook = get_webhook(server, &hook.id).await;
+    assert!(!webhook.enabled, "disabled with the third failure");
+    assert!(
+        webhook
+            .disabled_reason
+            .contains("at least 3 failed calls in a row"),
+        "{}",
+        webhook.disabled_reason
+    );
+    let stats = stats(server, &hook.id).await;
+    assert_eq!(stats.consecutive_failures, 3);
+}
+
+async fn metrics_count_calls_retries_and_the_queue(server: &TestServer) {
+    let receiver = Receiver::start().await;
+    receiver.answer(&[Answer::Status(500)], Answer::Ok);
+    let hook = hook(server, "acme", &receiver.url("/"), retry(1, 1)).await;
+    let mut recorded = watch(server, &hook.id).await;
+    submit(server, "acme", 1).await;
+    next_calls(&mut recorded, 2).await;
+    let text = crate::resilience::scrape(server.process.metrics.as_deref().expect("metrics")).await;
+    for line in [
+        "selki_webhook_calls_total{outcome=\"success\"} 1",
+        "selki_webhook_calls_total{outcome=\"http_status\"} 1",
+        "selki_delivery_retries_total 1",
+        "selki_webhook_call_duration_seconds_count 2",
+        "selki_deliveries_pending 0",
+        "selki_oldest_due_delivery_age_seconds 0.0",
+        "selki_webhooks_disabled 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
 }

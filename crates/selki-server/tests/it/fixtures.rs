@@ -18,6 +18,7 @@ pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
             value: "Bearer abc".into(),
         }],
         disabled: false,
+        timeout: None,
     }
 }
 

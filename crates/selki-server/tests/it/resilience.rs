@@ -228,7 +228,7 @@ async fn two_and_three_workers_share_the_deliveries_without_overlap() {
 }
 
 /// `GET /metrics`, the body.
-async fn scrape(addr: &str) -> String {
+pub(crate) async fn scrape(addr: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
         .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")

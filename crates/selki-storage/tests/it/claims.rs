@@ -15,6 +15,8 @@ both!(
     recorded_attempts_finish_retry_or_fail_deliveries,
     a_worker_that_lost_its_lease_cannot_undo_another_workers_progress,
     concurrent_claims_never_share_a_delivery,
+    response_time_percentiles_come_from_the_rollups,
+    retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -235,4 +237,115 @@ async fn concurrent_claims_never_share_a_delivery(t: &TestStore) {
         }
     }
     assert_eq!(total, 120, "every delivery was claimed by someone");
+}
+
+async fn response_time_percentiles_come_from_the_rollups(t: &TestStore) {
+    setup(t, 100).await;
+    let claimed = t
+        .store
+        .claim_due("w1", 100, LEASE, &[])
+        .await
+        .expect("claim");
+    // Durations 1..=100 ms; one in ten a 503.
+    let attempts: Vec<Attempt> = claimed
+        .iter()
+        .zip(1..)
+        .map(|(c, ms)| {
+            let outcome = if ms % 10 == 0 {
+                CallOutcome::HttpStatus
+            } else {
+                CallOutcome::Success
+            };
+            Attempt {
+                claimed: c.clone(),
+                call: Some(call(c, outcome, ms)),
+                next: Next::Succeeded,
+            }
+        })
+        .collect();
+    t.store
+        .record_attempts(&attempts, Health::default())
+        .await
+        .expect("record");
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!((stats.total_calls, stats.successful_calls), (100, 90));
+    assert_eq!(stats.by_status, [(200, 90), (503, 10)]);
+    // Buckets are 19% wide: a percentile is the top of its bucket.
+    let within = |got: Option<u64>, exact: u64| {
+        let got = got.expect("a percentile");
+        assert!(
+            got >= exact && got * 100 <= exact * 120,
+            "{got} for {exact}"
+        );
+    };
+    within(stats.p50_ms, 50);
+    within(stats.p95_ms, 95);
+    within(stats.p99_ms, 99);
+    let later = t
+        .store
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, t.clock_ms() + 3_600_000)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!(
+        (later.total_calls, later.p50_ms),
+        (0, None),
+        "outside the window"
+    );
+}
+
+async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones(
+    t: &TestStore,
+) {
+    setup(t, 3).await;
+    let claimed = t
+        .store
+        .claim_due("w1", 10, LEASE, &[])
+        .await
+        .expect("claim");
+    t.store
+        .record_attempts(
+            &[
+                attempt(&claimed[0], CallOutcome::Success, Next::Succeeded),
+                attempt(&claimed[1], CallOutcome::Success, Next::Succeeded),
+                attempt(&claimed[2], CallOutcome::Timeout, Next::Failed),
+            ],
+            Health::default(),
+        )
+        .await
+        .expect("record");
+    let young = t
+        .store
+        .prune(t.clock_ms() - 1000, 1000)
+        .await
+        .expect("prune");
+    assert_eq!(young.total(), 0, "nothing is old yet");
+    t.clock.advance_ms(31 * 24 * 3_600_000);
+    let cutoff = t.clock_ms() - 30 * 24 * 3_600_000;
+    let pruned = t.store.prune(cutoff, 1000).await.expect("prune");
+    assert_eq!(
+        (pruned.calls, pruned.deliveries, pruned.events),
+        (3, 2, 2),
+        "the failed delivery and its event stay"
+    );
+    assert!(pruned.rollups > 0);
+    assert_eq!(t.store.prune(cutoff, 1000).await.expect("prune").total(), 0);
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!((stats.failed_deliveries, stats.total_calls), (1, 0));
+    let recovered = t
+        .store
+        .recover_deliveries(&Scope::All, claimed[0].webhook_id, 0, 10)
+        .await
+        .expect("recover");
+    assert_eq!(recovered, Some(1), "still recoverable");
 }

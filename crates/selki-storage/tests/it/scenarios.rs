@@ -56,6 +56,7 @@ pub(crate) fn new_webhook(organization: &str, types: &[EventType], enabled: bool
         headers: CustomHeaders::new(vec![("Authorization".into(), "Bearer t0ken".into())])
             .expect("headers"),
         secret: Some(secret(1)),
+        timeout: None,
     }
 }
 
