@@ -24,7 +24,7 @@ enum Call {
     CreateKey(pb::CreateApiKeyRequest),
     Revoke(String),
     ListCalls(pb::ListCallsRequest),
-    GetCall(String),
+    Fetch(String),
     Redeliver(String),
     Stats(pb::GetWebhookStatsRequest),
     Recover(pb::RecoverFailedRequest),
@@ -82,7 +82,7 @@ async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
             .await
             .map(drop),
         Call::ListCalls(r) => server.webhooks().list_calls(authed(k, r)).await.map(drop),
-        Call::GetCall(id) => server
+        Call::Fetch(id) => server
             .webhooks()
             .get_call(authed(k, pb::GetCallRequest { id }))
             .await
@@ -735,13 +735,13 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
         ),
         (
             "getting a malformed call id",
-            Call::GetCall("call-1".into()),
+            Call::Fetch("call-1".into()),
             Code::InvalidArgument,
             Some("id"),
         ),
         (
             "getting an unknown call",
-            Call::GetCall("call_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
+            Call::Fetch("call_01K1ZQ5XW2ZC0G4S7B2D9E1F3H".into()),
             Code::NotFound,
             None,
         ),
