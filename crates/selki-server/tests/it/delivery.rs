@@ -45,7 +45,7 @@ delivering!(
     failures_are_retried_with_fresh_signatures_honouring_retry_after,
     attempts_run_out_and_the_delivery_is_kept_as_failed,
     a_410_disables_the_webhook_and_its_kept_events_can_be_recovered,
-    a_hanging_receiver_times_out_and_redirects_are_not_followed,
+    hanging_redirecting_and_hanging_up_receivers_are_failures,
     a_slow_webhook_does_not_hold_up_another,
     internal_destinations_are_refused_and_recorded,
     test_events_and_manual_redeliveries_are_recorded_with_their_trigger,
@@ -412,11 +412,13 @@ async fn a_410_disables_the_webhook_and_its_kept_events_can_be_recovered(server:
     );
 }
 
-async fn a_hanging_receiver_times_out_and_redirects_are_not_followed(server: &TestServer) {
+async fn hanging_redirecting_and_hanging_up_receivers_are_failures(server: &TestServer) {
     let hanging = Receiver::start().await;
     hanging.answer(&[], Answer::Hang);
     let moved = Receiver::start().await;
     moved.answer(&[], Answer::Redirect);
+    let broken = Receiver::start().await;
+    broken.answer(&[], Answer::Close);
     let slow = hook(server, "acme", &hanging.url("/"), retry(0, 1)).await;
     // Its own timeout, shorter than the server's 2 s.
     let mut update = get_webhook(server, &slow.id).await;
@@ -438,6 +440,8 @@ async fn a_hanging_receiver_times_out_and_redirects_are_not_followed(server: &Te
         .await
         .expect("set a timeout");
     let gone = hook(server, "acme", &moved.url("/old"), retry(0, 1)).await;
+    let cut = hook(server, "acme", &broken.url("/"), retry(0, 1)).await;
+    let mut cut_calls = watch(server, &cut.id).await;
     let mut slow_calls = watch(server, &slow.id).await;
     let mut moved_calls = watch(server, &gone.id).await;
     submit(server, "acme", 1).await;
@@ -457,6 +461,11 @@ async fn a_hanging_receiver_times_out_and_redirects_are_not_followed(server: &Te
     let seen = moved.drain().await;
     assert_eq!(seen.len(), 1, "the redirect was not followed");
     assert_eq!(seen[0].path, "/old");
+    let hung_up = next_calls(&mut cut_calls, 1).await.remove(0);
+    // The answer never completed (hyper sends nothing of a response whose
+    // body fails at once): a failure, not a success.
+    assert_eq!(outcome(&hung_up), pb::CallOutcome::InvalidResponse);
+    assert!(!hung_up.error_message.is_empty());
 }
 
 async fn a_slow_webhook_does_not_hold_up_another(server: &TestServer) {

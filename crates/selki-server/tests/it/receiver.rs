@@ -24,6 +24,8 @@ pub(crate) enum Answer {
     Hang,
     /// 302 to another path of this receiver.
     Redirect,
+    /// A response whose body fails: the connection is closed.
+    Close,
 }
 
 /// One request as the receiver saw it.
@@ -194,6 +196,13 @@ async fn handle(
         }
         Answer::Redirect => {
             (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response()
+        }
+        Answer::Close => {
+            let broken = tokio_stream::iter([
+                Ok(Bytes::from_static(b"partial")),
+                Err(std::io::Error::other("the receiver hung up")),
+            ]);
+            axum::body::Body::from_stream(broken).into_response()
         }
     }
 }
