@@ -4,6 +4,7 @@
 //! - `ci`: installs what is missing, then runs every check CI runs.
 //! - `wasm`: builds the npm package into `sdk-wasm/dist`.
 //! - `bench-sdk`: the receiver SDK's benchmarks, native and in Node.
+//! - `quick-start`: runs the README's quick start as written, and checks it.
 
 mod install;
 mod run;
@@ -19,12 +20,13 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "ci" => ci(),
+        "quick-start" => quick_start(),
         "wasm" => install::wasm_tools().and_then(|()| wasm()),
         "bench-sdk" => install::wasm_tools()
             .and_then(|()| wasm())
             .and_then(|()| bench_sdk()),
         _ => {
-            eprintln!("usage: cargo xtask <ci | wasm | bench-sdk>");
+            eprintln!("usage: cargo xtask <ci | wasm | bench-sdk | quick-start>");
             return ExitCode::from(2);
         }
     };
@@ -83,6 +85,7 @@ fn ci() -> Result<(), Failed> {
             .run()
     })?;
     step("python grpcio client", python_client)?;
+    step("README quick start", quick_start)?;
     step("node tests", || {
         Cmd::new("node")
             .args(["--test", "--test-reporter=spec", "test/"])
@@ -154,6 +157,69 @@ fn python_client() -> Result<(), Failed> {
         .arg("tests/python/client_test.py")
         .arg(root().join("target/debug/selki-server"))
         .run()
+}
+
+/// Runs the README's quick-start block exactly as written (its own
+/// database under target/, so a developer's ./selki.db is left alone), then
+/// checks that a delivery arrived verified and shows in calls and stats.
+fn quick_start() -> Result<(), Failed> {
+    use std::os::unix::process::CommandExt as _;
+    let readme = std::fs::read_to_string(root().join("README.md"))
+        .map_err(|e| Failed(format!("reading README.md: {e}")))?;
+    let block = readme
+        .split_once("<!-- quick-start: begin")
+        .and_then(|(_, rest)| rest.split_once("<!-- quick-start: end -->"))
+        .and_then(|(block, _)| block.split_once("```sh\n"))
+        .and_then(|(_, code)| code.rsplit_once("```"))
+        .map(|(code, _)| code)
+        .ok_or_else(|| Failed("README.md has no quick-start block".into()))?;
+    let dir = root().join("target/quick-start");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Failed(format!("{}: {e}", dir.display())))?;
+    let log = dir.join("output.log");
+    let out = std::fs::File::create(&log).map_err(|e| Failed(format!("{}: {e}", log.display())))?;
+    let err = out.try_clone().map_err(|e| Failed(e.to_string()))?;
+    eprintln!(
+        "$ bash -euo pipefail <README quick start> > {}",
+        log.display()
+    );
+    // Its own process group: the server and receiver it leaves in the
+    // background are stopped with it.
+    let mut child = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(root())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("selki.db").display()),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failed(format!("bash could not start: {e}")))?;
+    let status = child.wait().map_err(|e| Failed(e.to_string()))?;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", child.id())])
+        .status();
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!("{output}");
+    if !status.success() {
+        return Err(Failed(format!("the quick start exited with {status}")));
+    }
+    for expected in [
+        "signature ok",
+        "200 success",
+        "PHISHING_EMAIL_CLICKED",
+        "100.0% (1 of 1 calls)",
+    ] {
+        if !output.contains(expected) {
+            return Err(Failed(format!(
+                "the quick start's output lacks `{expected}`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn bench_sdk() -> Result<(), Failed> {

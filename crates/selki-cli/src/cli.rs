@@ -1,0 +1,369 @@
+//! The command line: every command and flag, in clap's derive form.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "selki",
+    version,
+    about = "Selki Webhooks from the command line: webhooks, events, calls, stats, API keys, and a local receiver",
+    after_help = "Exit codes: 0 ok, 1 server error, 2 usage error, 3 not found, 4 not authenticated or not allowed, 5 refused by the server (invalid or conflicting request), 6 server unreachable."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Server address; https:// for TLS [default: http://127.0.0.1:50051, or the config file's].
+    #[arg(long, env = "SELKI_ADDR", global = true)]
+    pub(crate) addr: Option<String>,
+    /// API key sent as `authorization: Bearer <key>` [default: the config file's].
+    #[arg(long, env = "SELKI_API_KEY", global = true, hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+    /// A TOML file with `addr` and `api_key` [default: ~/.config/selki/config.toml].
+    #[arg(long, env = "SELKI_CLI_CONFIG", global = true)]
+    pub(crate) config: Option<PathBuf>,
+    /// PEM CA certificate to trust for an https address (besides the public roots).
+    #[arg(long, global = true)]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// table (for people) or json (for scripts).
+    #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, list, change and delete webhooks.
+    #[command(subcommand)]
+    Webhooks(WebhookCommand),
+    /// Submit events.
+    #[command(subcommand)]
+    Events(EventCommand),
+    /// Recent calls: list, inspect, redeliver, watch live.
+    #[command(subcommand)]
+    Calls(CallCommand),
+    /// A webhook's success rate, response times and calls per status.
+    Stats {
+        webhook: String,
+        /// How far back: 1m to 30days.
+        #[arg(long, default_value = "24h", value_parser = span)]
+        window: Duration,
+    },
+    /// Queue a webhook's failed and skipped deliveries again.
+    Recover {
+        webhook: String,
+        /// Deliveries of events since: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        since: time::OffsetDateTime,
+        /// At most this many (1 to 10000) [default: 1000].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Create, list and revoke API keys (admin key).
+    #[command(subcommand)]
+    Keys(KeyCommand),
+    /// Run a local receiver that verifies and prints every delivery.
+    Receive(ReceiveArgs),
+    /// Whether the server answers; with --wait, wait until it does.
+    Status {
+        /// Keep trying this long.
+        #[arg(long, value_parser = span)]
+        wait: Option<Duration>,
+    },
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhookCommand {
+    /// Create a webhook; a generated signing secret is printed once.
+    Create(CreateArgs),
+    /// An organization's webhooks.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        /// Only enabled (true) or disabled (false) ones.
+        #[arg(long)]
+        enabled: Option<bool>,
+    },
+    /// One webhook.
+    Get { id: String },
+    /// Change the given fields.
+    Update(UpdateArgs),
+    /// Enable a webhook.
+    Enable { id: String },
+    /// Disable a webhook: its events are kept as skipped deliveries.
+    Disable { id: String },
+    /// Delete a webhook and cancel its waiting deliveries. Irreversible.
+    Delete {
+        id: String,
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Replace the signing secret; the old one keeps signing for a grace period.
+    RotateSecret {
+        id: String,
+        /// The new `whsec_…` secret [default: generated].
+        #[arg(long)]
+        secret: Option<String>,
+        /// How long the old secret keeps signing too (0s: stop at once) [default: 24h].
+        #[arg(long, value_parser = span)]
+        grace: Option<Duration>,
+    },
+    /// Send a sample event now and show the call.
+    Test {
+        id: String,
+        /// The event type [default: the webhook's first].
+        #[arg(long = "type", value_parser = event_type)]
+        event_type: Option<i32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The organization (required with an admin key).
+    #[arg(long)]
+    pub(crate) org: Option<String>,
+    #[arg(long)]
+    pub(crate) name: String,
+    #[arg(long)]
+    pub(crate) url: String,
+    /// Event types to subscribe to (repeat, or comma-separated): sent, opened, clicked, reported, error, new-threat.
+    #[arg(long = "event", required = true, value_delimiter = ',', value_parser = event_type)]
+    pub(crate) events: Vec<i32>,
+    /// Use this `whsec_…` secret instead of a generated one.
+    #[arg(long, conflicts_with = "unsigned")]
+    pub(crate) secret: Option<String>,
+    /// Do not sign deliveries.
+    #[arg(long)]
+    pub(crate) unsigned: bool,
+    #[command(flatten)]
+    pub(crate) settings: WebhookSettings,
+    /// Create it disabled.
+    #[arg(long)]
+    pub(crate) disabled: bool,
+    /// Print only the new webhook's id (for scripts).
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpdateArgs {
+    pub(crate) id: String,
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// Replace the subscribed event types.
+    #[arg(long = "event", value_delimiter = ',', value_parser = event_type)]
+    pub(crate) events: Vec<i32>,
+    #[command(flatten)]
+    pub(crate) settings: WebhookSettings,
+}
+
+/// Settings shared by create and update.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookSettings {
+    /// Retries after the first attempt, 0 to 20.
+    #[arg(long)]
+    pub(crate) retry_attempts: Option<u32>,
+    /// Wait before a retry, e.g. 60s.
+    #[arg(long, value_parser = span)]
+    pub(crate) retry_delay: Option<Duration>,
+    /// Double the delay after every retry (with jitter), up to --max-delay.
+    #[arg(long)]
+    pub(crate) exponential_backoff: Option<bool>,
+    #[arg(long, value_parser = span)]
+    pub(crate) max_delay: Option<Duration>,
+    /// A header sent with every delivery, `Name: value` (repeat for more; replaces all on update).
+    #[arg(long = "header", value_parser = header)]
+    pub(crate) headers: Vec<(String, String)>,
+    /// How long one call may take, 1s to 60s.
+    #[arg(long, value_parser = span)]
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EventCommand {
+    /// Submit one event from flags, or many from a JSON file.
+    Send(SendArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// The organization (required with an admin key).
+    #[arg(long)]
+    pub(crate) org: Option<String>,
+    /// sent, opened, clicked, reported, error or new-threat.
+    #[arg(long = "type", value_parser = event_type, required_unless_present = "file")]
+    pub(crate) event_type: Option<i32>,
+    /// Your id for the event: sending it again is not a duplicate event.
+    #[arg(long)]
+    pub(crate) client_event_id: Option<String>,
+    /// Phishing events: the campaign.
+    #[arg(long)]
+    pub(crate) campaign_id: Option<String>,
+    /// Phishing events and threats: the email address.
+    #[arg(long)]
+    pub(crate) email: Option<String>,
+    /// error: what went wrong.
+    #[arg(long)]
+    pub(crate) error: Option<String>,
+    /// new-threat: its id.
+    #[arg(long)]
+    pub(crate) threat_id: Option<String>,
+    /// new-threat: e.g. EMPLOYEES.
+    #[arg(long)]
+    pub(crate) category: Option<String>,
+    /// new-threat: low, medium, high or critical.
+    #[arg(long)]
+    pub(crate) risk_level: Option<String>,
+    /// new-threat: the URL concerned.
+    #[arg(long = "threat-url")]
+    pub(crate) threat_url: Option<String>,
+    /// new-threat: the username concerned.
+    #[arg(long)]
+    pub(crate) username: Option<String>,
+    /// A JSON file of events (an array, or one object per line), each
+    /// `{"organizationId", "subscription", "data", "clientEventId"?}`.
+    #[arg(long, conflicts_with = "event_type")]
+    pub(crate) file: Option<PathBuf>,
+    /// Wait for the first call to each subscribed webhook and show how it went.
+    #[arg(long, conflicts_with = "file")]
+    pub(crate) wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CallCommand {
+    /// A webhook's calls, newest first.
+    List {
+        webhook: String,
+        /// success or failed.
+        #[arg(long, value_parser = ["success", "failed"])]
+        status: Option<String>,
+        /// Only calls delivering this event type.
+        #[arg(long = "type", value_parser = event_type)]
+        event_type: Option<i32>,
+        /// Started since: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        since: Option<time::OffsetDateTime>,
+        /// Started before: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        until: Option<time::OffsetDateTime>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One call, with the receiver's response.
+    Get { id: String },
+    /// Deliver a call's event again, now.
+    Redeliver { id: String },
+    /// Stream calls as they happen.
+    Watch {
+        /// One webhook's calls…
+        #[arg(long, conflicts_with = "org")]
+        webhook: Option<String>,
+        /// …or every call of an organization.
+        #[arg(long)]
+        org: Option<String>,
+        /// Stop after this many calls.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Create a key; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The organization it acts for.
+        #[arg(long)]
+        org: String,
+        /// Print only the key (for scripts).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Every key.
+    List,
+    /// Revoke a key at once.
+    Revoke {
+        id: String,
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReceiveArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8787)]
+    pub(crate) port: u16,
+    /// The webhook's `whsec_…` secret; without it nothing is verified.
+    #[arg(long, env = "SELKI_WEBHOOK_SECRET", hide_env_values = true)]
+    pub(crate) secret: Option<String>,
+    /// The status to answer deliveries that verify (e.g. 500 to watch retries).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) status: u16,
+    /// Print each delivery's body too.
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+}
+
+/// `15s`, `2h`, `5days`.
+pub(crate) fn span(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("not a duration like 30s or 2h: {e}"))
+}
+
+/// An RFC 3339 time, or an age: `2h` means two hours ago.
+pub(crate) fn since(text: &str) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let age = humantime::parse_duration(text)
+        .map_err(|_| "not an RFC 3339 time (2026-11-27T09:00:00Z) or an age (2h)".to_owned())?;
+    Ok(time::OffsetDateTime::now_utc() - age)
+}
+
+/// Short names (`clicked`, `new-threat`) or wire names (`PHISHING_EMAIL_CLICKED`).
+pub(crate) fn event_type(text: &str) -> Result<i32, String> {
+    use selki_proto::v1::EventType as E;
+    let wanted = text.trim().to_ascii_lowercase().replace('-', "_");
+    let found = match wanted.as_str() {
+        "sent" | "phishing_email_sent" => E::PhishingEmailSent,
+        "opened" | "phishing_email_opened" => E::PhishingEmailOpened,
+        "clicked" | "phishing_email_clicked" => E::PhishingEmailClicked,
+        "reported" | "phishing_email_reported" => E::PhishingEmailReported,
+        "error" | "phishing_email_error" => E::PhishingEmailError,
+        "new_threat" | "threat" | "threats_new_threat" => E::ThreatsNewThreat,
+        _ => {
+            return Err(
+                "not an event type: sent, opened, clicked, reported, error or new-threat".into(),
+            );
+        }
+    };
+    Ok(found as i32)
+}
+
+/// `Name: value`.
+fn header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once(':').ok_or("a header is `Name: value`")?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
+}

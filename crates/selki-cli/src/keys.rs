@@ -1,0 +1,99 @@
+//! `selki keys …`
+
+use selki_proto::v1 as pb;
+use serde_json::{Value, json};
+
+use crate::cli::KeyCommand;
+use crate::client::Client;
+use crate::failure::Outcome;
+use crate::output::{Table, bad, fields, good, print_json, time};
+use crate::webhooks::confirm;
+
+fn key_json(k: &pb::ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "organization_id": k.organization_id,
+        "name": k.name,
+        "create_time": time(k.create_time.as_ref()),
+        "revoke_time": time(k.revoke_time.as_ref()),
+    })
+}
+
+pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
+    match command {
+        KeyCommand::Create { name, org, quiet } => {
+            let request = pb::CreateApiKeyRequest {
+                organization_id: org,
+                name,
+            };
+            let created = client
+                .keys()
+                .await?
+                .create_api_key(client.request(request)?)
+                .await?
+                .into_inner();
+            let key = created.api_key.unwrap_or_default();
+            if quiet {
+                println!("{}", created.key);
+            } else if client.json() {
+                print_json(&json!({ "api_key": key_json(&key), "key": created.key }));
+            } else {
+                print!(
+                    "{}",
+                    fields(&[
+                        ("id", key.id),
+                        ("organization", key.organization_id),
+                        ("name", key.name),
+                    ])
+                );
+                println!("\nThe key (shown this once):\n{}", created.key);
+            }
+        }
+        KeyCommand::List => {
+            let keys = client
+                .keys()
+                .await?
+                .list_api_keys(client.request(pb::ListApiKeysRequest {})?)
+                .await?
+                .into_inner()
+                .api_keys;
+            if client.json() {
+                print_json(&json!(keys.iter().map(key_json).collect::<Vec<_>>()));
+            } else {
+                let mut table = Table::new(&["ID", "ORGANIZATION", "NAME", "CREATED", "STATE"]);
+                for k in &keys {
+                    let state = match &k.revoke_time {
+                        Some(at) => bad(&format!("revoked {}", time(Some(at)))),
+                        None => good("active"),
+                    };
+                    table.row(vec![
+                        k.id.clone(),
+                        k.organization_id.clone(),
+                        k.name.clone(),
+                        time(k.create_time.as_ref()),
+                        state,
+                    ]);
+                }
+                print!("{}", table.render());
+            }
+        }
+        KeyCommand::Revoke { id, yes } => {
+            confirm(
+                &format!("Revoke API key {id}? Whoever uses it is refused at once"),
+                yes,
+            )?;
+            let request = pb::RevokeApiKeyRequest { id: id.clone() };
+            client
+                .keys()
+                .await?
+                .revoke_api_key(client.request(request)?)
+                .await?;
+            if client.json() {
+                print_json(&json!({ "revoked": id }));
+            } else {
+                println!("Revoked {id}.");
+            }
+        }
+    }
+    Ok(())
+}

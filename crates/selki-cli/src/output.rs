@@ -1,0 +1,296 @@
+//! What commands print: aligned tables (coloured on a terminal) for people,
+//! JSON for scripts, and the names and times both use.
+
+use std::time::Duration;
+
+use console::{Alignment, measure_text_width, pad_str, style};
+use selki_proto::v1 as pb;
+use serde_json::{Value, json};
+
+/// Rows under a header, columns as wide as their widest cell.
+pub(crate) struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(header: &[&'static str]) -> Self {
+        Self {
+            header: header.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let header: Vec<String> = self
+            .header
+            .iter()
+            .map(|h| style(*h).bold().to_string())
+            .collect();
+        let lines: Vec<&Vec<String>> = std::iter::once(&header).chain(&self.rows).collect();
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|i| {
+                lines
+                    .iter()
+                    .map(|l| l.get(i).map_or(0, |c| measure_text_width(c)))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for line in lines {
+            let cells: Vec<String> = line
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| pad_str(cell, *width, Alignment::Left, None).into_owned())
+                .collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+        if self.rows.is_empty() {
+            out.push_str(&style("(none)").dim().to_string());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `name: value` lines, names aligned.
+pub(crate) fn fields(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                "{}  {value}\n",
+                style(pad_str(name, width, Alignment::Left, None)).bold()
+            )
+        })
+        .collect()
+}
+
+pub(crate) fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values always serialise")
+    );
+}
+
+pub(crate) fn good(text: &str) -> String {
+    style(text).green().to_string()
+}
+
+pub(crate) fn bad(text: &str) -> String {
+    style(text).red().to_string()
+}
+
+pub(crate) fn event_type_name(value: i32) -> String {
+    pb::EventType::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |t| t.as_str_name().trim_start_matches("EVENT_TYPE_").to_owned(),
+    )
+}
+
+pub(crate) fn outcome_name(value: i32) -> String {
+    pb::CallOutcome::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |o| {
+            o.as_str_name()
+                .trim_start_matches("CALL_OUTCOME_")
+                .to_ascii_lowercase()
+        },
+    )
+}
+
+pub(crate) fn trigger_name(value: i32) -> String {
+    pb::CallTrigger::try_from(value).map_or_else(
+        |_| value.to_string(),
+        |t| {
+            t.as_str_name()
+                .trim_start_matches("CALL_TRIGGER_")
+                .to_ascii_lowercase()
+        },
+    )
+}
+
+/// RFC 3339, UTC, whole seconds; empty when unset.
+pub(crate) fn time(t: Option<&prost_types::Timestamp>) -> String {
+    let Some(t) = t else { return String::new() };
+    time::OffsetDateTime::from_unix_timestamp(t.seconds)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn duration(d: Option<&prost_types::Duration>) -> Option<Duration> {
+    d.and_then(|d| {
+        Some(Duration::new(
+            u64::try_from(d.seconds).ok()?,
+            u32::try_from(d.nanos).ok()?,
+        ))
+    })
+}
+
+pub(crate) fn millis(d: Option<&prost_types::Duration>) -> String {
+    duration(d).map_or_else(String::new, |d| format!("{} ms", d.as_millis()))
+}
+
+pub(crate) fn webhook_json(w: &pb::Webhook) -> Value {
+    let retry = w.retry_policy.as_ref();
+    json!({
+        "id": w.id,
+        "organization_id": w.organization_id,
+        "name": w.name,
+        "url": w.url,
+        "event_types": w.event_types.iter().map(|t| event_type_name(*t)).collect::<Vec<_>>(),
+        "enabled": w.enabled,
+        "disabled_reason": w.disabled_reason,
+        "signing_secret_set": w.signing_secret_set,
+        "retry_policy": retry.map(|r| json!({
+            "attempts": r.attempts,
+            "delay_seconds": duration(r.delay.as_ref()).map(|d| d.as_secs_f64()),
+            "exponential_backoff": r.exponential_backoff,
+            "max_delay_seconds": duration(r.max_delay.as_ref()).map(|d| d.as_secs_f64()),
+        })),
+        "headers": w.headers.iter().map(|h| json!({"name": h.name, "value": h.value})).collect::<Vec<_>>(),
+        "timeout_seconds": duration(w.timeout.as_ref()).map(|d| d.as_secs_f64()),
+        "create_time": time(w.create_time.as_ref()),
+        "update_time": time(w.update_time.as_ref()),
+    })
+}
+
+pub(crate) fn webhook_fields(w: &pb::Webhook) -> String {
+    let retry = w.retry_policy.unwrap_or_default();
+    let types: Vec<String> = w.event_types.iter().map(|t| event_type_name(*t)).collect();
+    let headers: Vec<String> = w
+        .headers
+        .iter()
+        .map(|h| format!("{}: {}", h.name, h.value))
+        .collect();
+    fields(&[
+        ("id", w.id.clone()),
+        ("organization", w.organization_id.clone()),
+        ("name", w.name.clone()),
+        ("url", w.url.clone()),
+        ("events", types.join(", ")),
+        ("enabled", enabled(w)),
+        (
+            "signed",
+            if w.signing_secret_set { "yes" } else { "no" }.into(),
+        ),
+        (
+            "retries",
+            format!(
+                "{} × {}{}",
+                retry.attempts,
+                humantime::format_duration(duration(retry.delay.as_ref()).unwrap_or_default()),
+                if retry.exponential_backoff {
+                    format!(
+                        ", doubling up to {}",
+                        humantime::format_duration(
+                            duration(retry.max_delay.as_ref()).unwrap_or_default()
+                        )
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        ("headers", headers.join(", ")),
+        (
+            "timeout",
+            duration(w.timeout.as_ref()).map_or("server default".into(), |d| {
+                humantime::format_duration(d).to_string()
+            }),
+        ),
+        ("created", time(w.create_time.as_ref())),
+    ])
+}
+
+pub(crate) fn enabled(w: &pb::Webhook) -> String {
+    match (w.enabled, w.disabled_reason.is_empty()) {
+        (true, _) => good("enabled"),
+        (false, true) => bad("disabled"),
+        (false, false) => bad(&format!("disabled: {}", w.disabled_reason)),
+    }
+}
+
+pub(crate) fn call_json(c: &pb::Call) -> Value {
+    json!({
+        "id": c.id,
+        "webhook_id": c.webhook_id,
+        "event_id": c.event_id,
+        "event_type": event_type_name(c.event_type),
+        "attempt": c.attempt,
+        "trigger": trigger_name(c.trigger),
+        "outcome": outcome_name(c.outcome),
+        "http_status": c.http_status,
+        "start_time": time(c.start_time.as_ref()),
+        "duration_ms": duration(c.duration.as_ref()).map(|d| d.as_millis()),
+        "error_message": c.error_message,
+        "response_excerpt": c.response_excerpt,
+        "url": c.url,
+    })
+}
+
+/// The outcome, coloured, with the status when there was one.
+pub(crate) fn call_result(c: &pb::Call) -> String {
+    let outcome = outcome_name(c.outcome);
+    match (c.outcome == pb::CallOutcome::Success as i32, c.http_status) {
+        (true, status) => good(&format!("{status} {outcome}")),
+        (false, 0) => bad(&outcome),
+        (false, status) => bad(&format!("{status} {outcome}")),
+    }
+}
+
+pub(crate) fn call_row(c: &pb::Call) -> Vec<String> {
+    vec![
+        time(c.start_time.as_ref()),
+        c.id.clone(),
+        event_type_name(c.event_type),
+        c.event_id.clone(),
+        c.attempt.to_string(),
+        trigger_name(c.trigger),
+        call_result(c),
+        millis(c.duration.as_ref()),
+    ]
+}
+
+pub(crate) const CALL_HEADER: &[&str] = &[
+    "STARTED",
+    "CALL",
+    "EVENT TYPE",
+    "EVENT",
+    "TRY",
+    "TRIGGER",
+    "RESULT",
+    "TIME",
+];
+
+pub(crate) fn call_fields(c: &pb::Call) -> String {
+    fields(&[
+        ("id", c.id.clone()),
+        ("webhook", c.webhook_id.clone()),
+        (
+            "event",
+            format!("{} ({})", c.event_id, event_type_name(c.event_type)),
+        ),
+        ("url", c.url.clone()),
+        ("started", time(c.start_time.as_ref())),
+        (
+            "attempt",
+            format!("{} ({})", c.attempt, trigger_name(c.trigger)),
+        ),
+        ("result", call_result(c)),
+        ("response time", millis(c.duration.as_ref())),
+        ("error", c.error_message.clone()),
+        ("response", c.response_excerpt.clone()),
+    ])
+}

@@ -1,0 +1,366 @@
+//! `selki webhooks …`
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use selki_proto::v1 as pb;
+use selki_proto::v1::create_webhook_request::Signing;
+use serde_json::json;
+
+use crate::cli::{CreateArgs, UpdateArgs, WebhookCommand, WebhookSettings};
+use crate::client::Client;
+use crate::failure::{Failure, Outcome};
+use crate::output::{
+    Table, call_fields, call_json, enabled, event_type_name, fields, print_json, time,
+    webhook_fields, webhook_json,
+};
+
+pub(crate) async fn run(client: &mut Client, command: WebhookCommand) -> Outcome {
+    match command {
+        WebhookCommand::Create(args) => create(client, args).await,
+        WebhookCommand::List { org, enabled } => list(client, org, enabled).await,
+        WebhookCommand::Get { id } => {
+            let webhook = get(client, &id).await?;
+            show(client, &webhook);
+            Ok(())
+        }
+        WebhookCommand::Update(args) => update(client, args).await,
+        WebhookCommand::Enable { id } => set_enabled(client, id, true).await,
+        WebhookCommand::Disable { id } => set_enabled(client, id, false).await,
+        WebhookCommand::Delete { id, yes } => delete(client, id, yes).await,
+        WebhookCommand::RotateSecret { id, secret, grace } => {
+            rotate(client, id, secret, grace).await
+        }
+        WebhookCommand::Test { id, event_type } => test(client, id, event_type).await,
+    }
+}
+
+fn proto_duration(d: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A retry policy from flags over `base` (the server's or the webhook's).
+fn retry_policy(s: &WebhookSettings, base: Option<pb::RetryPolicy>) -> Option<pb::RetryPolicy> {
+    if s.retry_attempts.is_none()
+        && s.retry_delay.is_none()
+        && s.exponential_backoff.is_none()
+        && s.max_delay.is_none()
+    {
+        return None;
+    }
+    // The server's defaults, for what is not given.
+    let mut policy = base.unwrap_or(pb::RetryPolicy {
+        attempts: 5,
+        delay: Some(proto_duration(std::time::Duration::from_secs(60))),
+        exponential_backoff: true,
+        max_delay: None,
+    });
+    if let Some(n) = s.retry_attempts {
+        policy.attempts = n;
+    }
+    if let Some(d) = s.retry_delay {
+        policy.delay = Some(proto_duration(d));
+    }
+    if let Some(e) = s.exponential_backoff {
+        policy.exponential_backoff = e;
+    }
+    if let Some(d) = s.max_delay {
+        policy.max_delay = Some(proto_duration(d));
+    }
+    Some(policy)
+}
+
+fn headers(s: &WebhookSettings) -> Vec<pb::Header> {
+    s.headers
+        .iter()
+        .map(|(name, value)| pb::Header {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
+    let signing = match (args.secret, args.unsigned) {
+        (Some(secret), _) => Some(Signing::SigningSecret(secret)),
+        (None, true) => None,
+        (None, false) => Some(Signing::GenerateSigningSecret(true)),
+    };
+    let request = pb::CreateWebhookRequest {
+        organization_id: args.org.unwrap_or_default(),
+        name: args.name,
+        url: args.url,
+        event_types: args.events,
+        signing,
+        retry_policy: retry_policy(&args.settings, None),
+        headers: headers(&args.settings),
+        disabled: args.disabled,
+        timeout: args.settings.timeout.map(proto_duration),
+    };
+    let created = client
+        .webhooks()
+        .await?
+        .create_webhook(client.request(request)?)
+        .await?
+        .into_inner();
+    let webhook = created.webhook.unwrap_or_default();
+    if args.quiet {
+        println!("{}", webhook.id);
+    } else if client.json() {
+        print_json(&json!({
+            "webhook": webhook_json(&webhook),
+            "signing_secret": created.signing_secret,
+        }));
+    } else {
+        print!("{}", webhook_fields(&webhook));
+        if !created.signing_secret.is_empty() {
+            println!(
+                "\nSigning secret (shown this once; give it to the receiver):\n{}",
+                created.signing_secret
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn list(client: &mut Client, org: Option<String>, enabled_only: Option<bool>) -> Outcome {
+    let mut webhooks = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::ListWebhooksRequest {
+            organization_id: org.clone().unwrap_or_default(),
+            page_size: 100,
+            page_token,
+            enabled: enabled_only,
+        };
+        let page = client
+            .webhooks()
+            .await?
+            .list_webhooks(client.request(request)?)
+            .await?
+            .into_inner();
+        webhooks.extend(page.webhooks);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if client.json() {
+        print_json(&json!(
+            webhooks.iter().map(webhook_json).collect::<Vec<_>>()
+        ));
+        return Ok(());
+    }
+    let mut table = Table::new(&["ID", "NAME", "URL", "EVENTS", "STATE", "CREATED"]);
+    for w in &webhooks {
+        let types: Vec<String> = w.event_types.iter().map(|t| event_type_name(*t)).collect();
+        table.row(vec![
+            w.id.clone(),
+            w.name.clone(),
+            w.url.clone(),
+            types.join(","),
+            enabled(w),
+            time(w.create_time.as_ref()),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+pub(crate) async fn get(client: &mut Client, id: &str) -> Outcome<pb::Webhook> {
+    let request = pb::GetWebhookRequest { id: id.to_owned() };
+    Ok(client
+        .webhooks()
+        .await?
+        .get_webhook(client.request(request)?)
+        .await?
+        .into_inner()
+        .webhook
+        .unwrap_or_default())
+}
+
+fn show(client: &Client, webhook: &pb::Webhook) {
+    if client.json() {
+        print_json(&webhook_json(webhook));
+    } else {
+        print!("{}", webhook_fields(webhook));
+    }
+}
+
+async fn patch(client: &mut Client, webhook: pb::Webhook, paths: Vec<String>) -> Outcome {
+    if paths.is_empty() {
+        return Err(Failure::usage(
+            "nothing to change: give --name, --url, --event, --header, --timeout or a --retry-* flag",
+        ));
+    }
+    let request = pb::UpdateWebhookRequest {
+        webhook: Some(webhook),
+        update_mask: Some(prost_types::FieldMask { paths }),
+    };
+    let updated = client
+        .webhooks()
+        .await?
+        .update_webhook(client.request(request)?)
+        .await?
+        .into_inner()
+        .webhook
+        .unwrap_or_default();
+    show(client, &updated);
+    Ok(())
+}
+
+async fn update(client: &mut Client, args: UpdateArgs) -> Outcome {
+    let mut webhook = pb::Webhook {
+        id: args.id.clone(),
+        ..Default::default()
+    };
+    let mut paths = Vec::new();
+    if let Some(name) = args.name {
+        webhook.name = name;
+        paths.push("name".to_owned());
+    }
+    if let Some(url) = args.url {
+        webhook.url = url;
+        paths.push("url".to_owned());
+    }
+    if !args.events.is_empty() {
+        webhook.event_types = args.events;
+        paths.push("event_types".to_owned());
+    }
+    if !args.settings.headers.is_empty() {
+        webhook.headers = headers(&args.settings);
+        paths.push("headers".to_owned());
+    }
+    if let Some(timeout) = args.settings.timeout {
+        webhook.timeout = Some(proto_duration(timeout));
+        paths.push("timeout".to_owned());
+    }
+    let touches_retry = args.settings.retry_attempts.is_some()
+        || args.settings.retry_delay.is_some()
+        || args.settings.exponential_backoff.is_some()
+        || args.settings.max_delay.is_some();
+    if touches_retry {
+        // Flags change parts of the policy: start from the current one.
+        let current = get(client, &args.id).await?.retry_policy;
+        webhook.retry_policy = retry_policy(&args.settings, current);
+        paths.push("retry_policy".to_owned());
+    }
+    patch(client, webhook, paths).await
+}
+
+async fn set_enabled(client: &mut Client, id: String, on: bool) -> Outcome {
+    let webhook = pb::Webhook {
+        id,
+        enabled: on,
+        ..Default::default()
+    };
+    patch(client, webhook, vec!["enabled".to_owned()]).await
+}
+
+/// Asks on a terminal; elsewhere only `--yes` will do.
+pub(crate) fn confirm(question: &str, yes: bool) -> Outcome {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{question}: not on a terminal, so add --yes to confirm"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("reading the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::usage("not confirmed: nothing was changed"))
+    }
+}
+
+async fn delete(client: &mut Client, id: String, yes: bool) -> Outcome {
+    confirm(
+        &format!("Delete webhook {id} and cancel its waiting deliveries? This cannot be undone"),
+        yes,
+    )?;
+    let request = pb::DeleteWebhookRequest { id: id.clone() };
+    client
+        .webhooks()
+        .await?
+        .delete_webhook(client.request(request)?)
+        .await?;
+    if client.json() {
+        print_json(&json!({ "deleted": id }));
+    } else {
+        println!("Deleted {id}.");
+    }
+    Ok(())
+}
+
+async fn rotate(
+    client: &mut Client,
+    id: String,
+    secret: Option<String>,
+    grace: Option<std::time::Duration>,
+) -> Outcome {
+    let request = pb::RotateSigningSecretRequest {
+        id,
+        signing_secret: secret.unwrap_or_default(),
+        grace_period: grace.map(proto_duration),
+    };
+    let rotated = client
+        .webhooks()
+        .await?
+        .rotate_signing_secret(client.request(request)?)
+        .await?
+        .into_inner();
+    let until = time(rotated.previous_secret_expire_time.as_ref());
+    if client.json() {
+        print_json(&json!({
+            "signing_secret": rotated.signing_secret,
+            "previous_secret_expire_time": until,
+        }));
+    } else {
+        print!(
+            "{}",
+            fields(&[
+                ("new secret", rotated.signing_secret),
+                (
+                    "old secret signs until",
+                    if until.is_empty() {
+                        "no longer".into()
+                    } else {
+                        until
+                    }
+                ),
+            ])
+        );
+    }
+    Ok(())
+}
+
+async fn test(client: &mut Client, id: String, event_type: Option<i32>) -> Outcome {
+    let request = pb::SendTestEventRequest {
+        webhook_id: id,
+        event_type: event_type.unwrap_or_default(),
+    };
+    let call = client
+        .webhooks()
+        .await?
+        .send_test_event(client.request(request)?)
+        .await?
+        .into_inner()
+        .call
+        .unwrap_or_default();
+    if client.json() {
+        print_json(&call_json(&call));
+    } else {
+        print!("{}", call_fields(&call));
+    }
+    Ok(())
+}
