@@ -87,6 +87,10 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub(crate) async fn start_with(args: &[&str]) -> Self {
         let db = TestDatabase::create(Db::Sqlite).await.expect("SQLite");
         let process = Running::start(
             quiet_env(&mut Command::new(server_binary()))
@@ -94,11 +98,17 @@ impl Server {
                 .args(["--allow-http-endpoints", "true"])
                 .args(["--allow-destinations", "127.0.0.0/8"])
                 .args(["--poll-interval", "200ms"])
+                .args(args)
                 .env("DATABASE_URL", &db.url)
                 .env("SELKI_ADMIN_KEY", ADMIN_KEY),
             "selki-server listening on ",
         );
-        let addr = format!("http://{}", process.announced);
+        let tls = args.contains(&"--tls-cert");
+        let port = process.announced.rsplit(':').next().unwrap_or_default();
+        let addr = match tls {
+            true => format!("https://localhost:{port}"),
+            false => format!("http://{}", process.announced),
+        };
         Self { process, addr, db }
     }
 
