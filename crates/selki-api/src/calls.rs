@@ -217,16 +217,7 @@ impl Api {
             .into());
         }
         let call = self
-            .call_now(Delivery {
-                target: &claimed.target,
-                organization: &claimed.organization,
-                delivery_id: Some(claimed.delivery_id),
-                event_id: claimed.event_id,
-                event_type: claimed.event_type,
-                body: &claimed.body,
-                attempt: claimed.attempt,
-                trigger: CallTrigger::Manual,
-            })
+            .call_now(Delivery::of(&claimed, CallTrigger::Manual))
             .await?;
         Ok(Response::new(pb::RedeliverCallResponse {
             call: Some(call_to_proto(&call)),

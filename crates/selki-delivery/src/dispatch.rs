@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use selki_domain::{CallId, CallTrigger, DeliveryId, EventId, OrganizationId};
-use selki_storage::{CallRecord, Clock, Target};
+use selki_storage::{CallRecord, Claimed, Clock, Target};
 use selki_webhooks::{DeliveryHeaders, EventType, Webhook};
 
 use crate::{Answer, Metrics, Outgoing, Sender};
@@ -38,6 +38,22 @@ pub struct Delivery<'a> {
     pub body: &'a str,
     pub attempt: u32,
     pub trigger: CallTrigger,
+}
+
+impl<'a> Delivery<'a> {
+    /// The next attempt of a stored delivery.
+    pub fn of(claimed: &'a Claimed, trigger: CallTrigger) -> Self {
+        Self {
+            target: &claimed.target,
+            organization: &claimed.organization,
+            delivery_id: Some(claimed.delivery_id),
+            event_id: claimed.event_id,
+            event_type: claimed.event_type,
+            body: &claimed.body,
+            attempt: claimed.attempt,
+            trigger,
+        }
+    }
 }
 
 impl Dispatcher {

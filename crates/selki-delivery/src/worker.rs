@@ -264,16 +264,7 @@ impl Shared {
     async fn deliver(self: Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
         let (call, answer) = self
             .dispatcher
-            .call(Delivery {
-                target: &claimed.target,
-                organization: &claimed.organization,
-                delivery_id: Some(claimed.delivery_id),
-                event_id: claimed.event_id,
-                event_type: claimed.event_type,
-                body: &claimed.body,
-                attempt: claimed.attempt,
-                trigger: CallTrigger::Automatic,
-            })
+            .call(Delivery::of(&claimed, CallTrigger::Automatic))
             .await;
         let next = self.next(&claimed, &call, &answer);
         self.give_webhook_slot(claimed.webhook_id);

@@ -529,31 +529,7 @@ fn the_config_file_gives_the_address_and_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_address_is_spoken_to_over_tls() {
     let dir = std::env::temp_dir().join(format!("selki-cli-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (cert, key) = selki_testkit::self_signed_localhost(&dir);
     let (cert, key) = (cert.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
     let server = Server::start_with(&["--tls-cert", cert, "--tls-key", key]).await;
     assert!(server.addr.starts_with("https://"));
