@@ -4,6 +4,7 @@
 use selki_domain::WebhookId;
 
 use crate::rows::{int, opt_int};
+use crate::stats::BUCKET_MS;
 use crate::{Scope, Store, StoreError};
 
 /// The delivery queue, for metrics.
@@ -90,7 +91,7 @@ impl Store {
     /// each statement short; call again while it removes anything.
     pub async fn prune(&self, before_ms: i64, batch: u32) -> Result<Pruned, StoreError> {
         let limit = i64::from(batch);
-        let run = |sql: &'static str| async move {
+        let run = |sql: &'static str, before_ms: i64| async move {
             sqlx::query(sql)
                 .bind(before_ms)
                 .bind(limit)
@@ -98,24 +99,37 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         };
+        // Whole buckets only: those that ended before the cut-off.
+        let rollup_cutoff = before_ms.saturating_sub(BUCKET_MS);
         Ok(Pruned {
-            calls: run("DELETE FROM calls WHERE id IN \
-                (SELECT id FROM calls WHERE started_at < $1 LIMIT $2)")
+            calls: run(
+                "DELETE FROM calls WHERE id IN \
+                (SELECT id FROM calls WHERE started_at < $1 LIMIT $2)",
+                before_ms,
+            )
             .await?,
-            deliveries: run("DELETE FROM deliveries WHERE id IN \
+            deliveries: run(
+                "DELETE FROM deliveries WHERE id IN \
                 (SELECT d.id FROM deliveries d WHERE d.status IN ('succeeded', 'cancelled') \
                  AND d.updated_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)")
+                 AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)",
+                before_ms,
+            )
             .await?,
-            events: run("DELETE FROM events WHERE id IN \
+            events: run(
+                "DELETE FROM events WHERE id IN \
                 (SELECT e.id FROM events e WHERE e.created_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)")
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
+                before_ms,
+            )
             .await?,
-            // Whole buckets only: those that ended before the cut-off.
-            rollups: run("DELETE FROM call_rollups WHERE bucket_start IN \
+            rollups: run(
+                "DELETE FROM call_rollups WHERE bucket_start IN \
                 (SELECT DISTINCT bucket_start FROM call_rollups \
-                 WHERE bucket_start < CAST($1 AS BIGINT) - 300000 \
-                 ORDER BY bucket_start LIMIT $2)")
+                 WHERE bucket_start < $1 \
+                 ORDER BY bucket_start LIMIT $2)",
+                rollup_cutoff,
+            )
             .await?,
         })
     }
