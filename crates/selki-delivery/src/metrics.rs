@@ -28,6 +28,7 @@ struct Inner {
     registry: Registry,
     calls: Family<OutcomeLabel, Counter>,
     duration: Histogram,
+    claim_duration: Histogram,
     retries: Counter,
     auto_disabled: Counter,
     pending: Gauge,
@@ -57,6 +58,16 @@ impl Metrics {
             "webhook_call_duration_seconds",
             "Response time of webhook calls",
             duration.clone(),
+        );
+        // Claims should stay flat as the deliveries table churns: a rising
+        // claim time is the first sign of dead rows piling up.
+        let claim_duration = Histogram::new([
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+        ]);
+        registry.register(
+            "claim_duration_seconds",
+            "Time of one claim of due deliveries",
+            claim_duration.clone(),
         );
         let retries = Counter::default();
         registry.register(
@@ -89,6 +100,7 @@ impl Metrics {
                 registry,
                 calls,
                 duration,
+                claim_duration,
                 retries,
                 auto_disabled,
                 pending,
@@ -106,6 +118,10 @@ impl Metrics {
             })
             .inc();
         self.inner.duration.observe(answer.duration.as_secs_f64());
+    }
+
+    pub(crate) fn claimed(&self, took: std::time::Duration) {
+        self.inner.claim_duration.observe(took.as_secs_f64());
     }
 
     pub(crate) fn retried(&self) {

@@ -160,11 +160,15 @@ async fn claim_loop(
         due.borrow_and_update();
         let limit = u32::try_from(permits.len()).unwrap_or(u32::MAX);
         let busy = shared.busy_webhooks(settings.per_webhook);
+        let started = std::time::Instant::now();
         let claimed = match store
             .claim_due(&settings.name, limit, settings.lease, &busy)
             .await
         {
-            Ok(claimed) => claimed,
+            Ok(claimed) => {
+                shared.dispatcher.metrics().claimed(started.elapsed());
+                claimed
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "claiming deliveries failed; trying again");
                 drop(permits);

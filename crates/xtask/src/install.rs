@@ -102,6 +102,19 @@ pub(crate) fn postgres() -> Result<(), Failed> {
     ))
 }
 
+/// The harness measures the machine's ceiling with pgbench, which Debian
+/// ships with the server package.
+pub(crate) fn pgbench() -> Result<(), Failed> {
+    if on_path("pgbench").is_some() {
+        return Ok(());
+    }
+    Cmd::new("apt-get").args(["update", "-qq"]).run()?;
+    Cmd::new("apt-get")
+        .args(["install", "-y", "-qq", "postgresql", "postgresql-client"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+}
+
 fn postgres_answers() -> bool {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
     std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok()

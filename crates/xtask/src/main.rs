@@ -5,6 +5,8 @@
 //! - `wasm`: builds the npm package into `sdk-wasm/dist`.
 //! - `bench-sdk`: the receiver SDK's benchmarks, native and in Node.
 //! - `quick-start`: runs the README's quick start as written, and checks it.
+//! - `bench [--smoke] [selki-bench flags]`: the performance harness on a
+//!   release build (`--smoke`: tiny sizes on the debug build, as CI does).
 
 mod install;
 mod run;
@@ -21,12 +23,15 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "quick-start" => quick_start(),
+        "bench" => install::postgres()
+            .and_then(|()| install::pgbench())
+            .and_then(|()| bench(std::env::args().skip(2).collect())),
         "wasm" => install::wasm_tools().and_then(|()| wasm()),
         "bench-sdk" => install::wasm_tools()
             .and_then(|()| wasm())
             .and_then(|()| bench_sdk()),
         _ => {
-            eprintln!("usage: cargo xtask <ci | wasm | bench-sdk | quick-start>");
+            eprintln!("usage: cargo xtask <ci | wasm | bench [--smoke] | bench-sdk | quick-start>");
             return ExitCode::from(2);
         }
     };
@@ -52,6 +57,7 @@ fn ci() -> Result<(), Failed> {
     install::npm_packages()?;
     install::chromium()?;
     install::postgres()?;
+    install::pgbench()?;
     step("rustfmt", || {
         Cmd::new("cargo").args(["fmt", "--all", "--check"]).run()
     })?;
@@ -77,6 +83,9 @@ fn ci() -> Result<(), Failed> {
             .args(["test", "--workspace", "--all-features"])
             .env("SELKI_REQUIRE_POSTGRES", "1")
             .run()
+    })?;
+    step("benchmark harness, smoke-sized", || {
+        bench(vec!["--smoke".into()])
     })?;
     step("wasm package", wasm)?;
     step("buf lint", || {
@@ -220,6 +229,27 @@ fn quick_start() -> Result<(), Failed> {
         }
     }
     Ok(())
+}
+
+/// The delivery benchmarks (`selki-bench`): release builds for figures,
+/// the debug build for a smoke run that only shows every scenario works.
+fn bench(args: Vec<String>) -> Result<(), Failed> {
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let (profile, out) = if smoke {
+        ("debug", "target/bench-smoke")
+    } else {
+        ("release", "target/bench")
+    };
+    let mut build = Cmd::new("cargo").args(["build", "-p", "selki-server", "-p", "selki-bench"]);
+    if !smoke {
+        build = build.arg("--release");
+    }
+    build.run()?;
+    Cmd::new(root().join("target").join(profile).join("selki-bench"))
+        .args(["--out", out])
+        .args(args)
+        .dir(root())
+        .run()
 }
 
 fn bench_sdk() -> Result<(), Failed> {

@@ -1,0 +1,190 @@
+//! `selki-bench`: the performance harness of issue 5. Starts a release
+//! `selki-server` on PostgreSQL and then on SQLite, a loopback receiver that
+//! verifies every signature, and load generators over real gRPC; prints one
+//! row per scenario and writes `results.json` and `results.md`.
+//!
+//! Run it with `cargo xtask bench` (full, minutes) or `cargo xtask bench
+//! --smoke` (seconds, what CI runs).
+
+mod load;
+mod pgbench;
+mod process;
+mod receiver;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use selki_testkit::Db;
+
+use report::Row;
+use scenarios::{Bench, Sizes};
+
+#[derive(Debug, Parser)]
+#[command(about = "Selki Webhooks performance harness")]
+struct Args {
+    /// The selki-server binary [default: the one beside this binary].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Where results.json and results.md go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Tiny sizes: checks that every scenario runs, measures nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Stores to run on.
+    #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
+    stores: Vec<String>,
+    /// Scenarios to run (1-9) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<u8>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = match args.server {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("selki-server"),
+    };
+    anyhow::ensure!(
+        server.exists(),
+        "no selki-server at {} (build it, or pass --server)",
+        server.display()
+    );
+    let sizes = if args.smoke {
+        Sizes::smoke()
+    } else {
+        Sizes::full()
+    };
+    let wanted = |n: u8| args.scenarios.is_empty() || args.scenarios.contains(&n);
+    let machine = machine();
+    println!("{machine}\n\n{}", report::HEADER);
+    let mut rows = Vec::new();
+    let mut ceiling = None;
+    if wanted(9) {
+        let row = pgbench::ceiling(sizes.pgbench_for)
+            .await
+            .unwrap_or_else(|e| {
+                Row::new("9", "pgbench", "postgres").note(format!("failed: {e:#}"))
+            });
+        ceiling = row.figures.first().map(|f| f.value);
+        rows.push(show(row));
+    }
+    for store in &args.stores {
+        let db = match store.as_str() {
+            "postgres" => Db::Postgres,
+            "sqlite" => Db::Sqlite,
+            other => anyhow::bail!("unknown store {other:?} (postgres or sqlite)"),
+        };
+        let mut bench = Bench {
+            server: server.clone(),
+            sizes: sizes.clone(),
+            db,
+            baseline: None,
+        };
+        for row in run_store(&mut bench, &wanted).await {
+            rows.push(show(with_ratio(row, ceiling)));
+        }
+    }
+    report::write(&args.out, &rows, &machine)
+        .with_context(|| format!("writing results to {}", args.out.display()))?;
+    println!(
+        "\nwritten: {0}/results.json, {0}/results.md",
+        args.out.display()
+    );
+    let failed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.note.starts_with("failed"))
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} scenario(s) failed to run",
+        failed.len()
+    );
+    Ok(())
+}
+
+async fn run_store(bench: &mut Bench, wanted: &impl Fn(u8) -> bool) -> Vec<Row> {
+    let store = bench.store();
+    let failed = |scenario: &'static str, err: anyhow::Error| {
+        Row::new(scenario, "—", store).note(format!("failed: {err:#}"))
+    };
+    let mut rows = Vec::new();
+    if wanted(1) || wanted(2) {
+        match bench.ingestion().await {
+            Ok(r) => rows.extend(r),
+            Err(e) => rows.push(failed("1-2", e)),
+        }
+    }
+    if wanted(3) || wanted(8) || wanted(6) {
+        match bench.end_to_end().await {
+            Ok(r) => rows.extend(r),
+            Err(e) => rows.push(failed("3", e)),
+        }
+    }
+    if wanted(4) {
+        for webhooks in [10, 100] {
+            rows.push(
+                bench
+                    .fan_out(webhooks)
+                    .await
+                    .unwrap_or_else(|e| failed("4", e)),
+            );
+        }
+    }
+    if wanted(5) {
+        for rate in bench.sizes.rates.clone() {
+            rows.push(bench.latency(rate).await.unwrap_or_else(|e| failed("5", e)));
+        }
+    }
+    if wanted(6) {
+        rows.push(
+            bench
+                .head_of_line()
+                .await
+                .unwrap_or_else(|e| failed("6", e)),
+        );
+    }
+    if wanted(7) {
+        rows.push(bench.backlog().await.unwrap_or_else(|e| failed("7", e)));
+    }
+    rows
+}
+
+fn show(row: Row) -> Row {
+    println!("{}", row.markdown());
+    row
+}
+
+/// Rates are also given as a share of the pgbench ceiling.
+fn with_ratio(mut row: Row, ceiling: Option<f64>) -> Row {
+    if let (Some(ceiling), Some(first)) = (ceiling, row.figures.first())
+        && first.name.ends_with("/s")
+    {
+        row.vs_ceiling = Some(first.value / ceiling);
+    }
+    row
+}
+
+/// CPU, cores, memory and PostgreSQL version, for the report's header.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory_gib = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024 / 1024);
+    let postgres =
+        pgbench::psql("postgres", "SHOW server_version").unwrap_or_else(|_| "not reachable".into());
+    format!("Machine: {model}, {cores} cores, {memory_gib} GiB; PostgreSQL {postgres}")
+}

@@ -1,0 +1,423 @@
+//! The scenarios of issue 5, each on a fresh database and a fresh server
+//! so one cannot tilt the next.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use selki_testkit::{Db, TestDatabase};
+
+use crate::load::Load;
+use crate::process::{Role, Server, own_cpu_seconds, postgres_cpu_seconds, scrape};
+use crate::receiver::Receiver;
+use crate::report::{Row, percentile};
+
+/// How big each scenario is.
+#[derive(Debug, Clone)]
+pub(crate) struct Sizes {
+    pub(crate) ingest_for: Duration,
+    pub(crate) e2e_events: usize,
+    pub(crate) fanout_deliveries: usize,
+    pub(crate) rates: Vec<u32>,
+    pub(crate) rate_for: Duration,
+    pub(crate) slow_events: usize,
+    pub(crate) backlog: usize,
+    pub(crate) pgbench_for: Duration,
+    /// No scenario runs longer than this.
+    pub(crate) limit: Duration,
+}
+
+impl Sizes {
+    pub(crate) fn full() -> Self {
+        Self {
+            ingest_for: Duration::from_secs(10),
+            e2e_events: 100_000,
+            fanout_deliveries: 50_000,
+            rates: vec![100, 1000],
+            rate_for: Duration::from_secs(30),
+            slow_events: 50_000,
+            backlog: 200_000,
+            pgbench_for: Duration::from_secs(10),
+            limit: Duration::from_secs(300),
+        }
+    }
+
+    /// Seconds, not minutes: CI runs this so the harness cannot rot.
+    pub(crate) fn smoke() -> Self {
+        Self {
+            ingest_for: Duration::from_secs(1),
+            e2e_events: 500,
+            fanout_deliveries: 200,
+            rates: vec![100, 1000],
+            rate_for: Duration::from_secs(1),
+            slow_events: 300,
+            backlog: 1000,
+            pgbench_for: Duration::from_secs(2),
+            limit: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What every scenario of one store needs.
+#[derive(Debug)]
+pub(crate) struct Bench {
+    pub(crate) server: PathBuf,
+    pub(crate) sizes: Sizes,
+    pub(crate) db: Db,
+    /// Scenario 3's row, which scenario 6 compares against.
+    pub(crate) baseline: Option<(f64, Duration)>,
+}
+
+/// Everything one scenario started; stopped when dropped.
+struct Setup {
+    database: TestDatabase,
+    server: Server,
+    load: Load,
+    receiver: Receiver,
+}
+
+impl Bench {
+    pub(crate) fn store(&self) -> &'static str {
+        match self.db {
+            Db::Postgres => "postgres",
+            Db::Sqlite => "sqlite",
+        }
+    }
+
+    async fn setup(&self, role: Role) -> anyhow::Result<Setup> {
+        let database = TestDatabase::create(self.db)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("PostgreSQL does not answer on 127.0.0.1:5432"))?;
+        let server = Server::start(&self.server, &database.url, role)?;
+        let load = Load::connect(&server.addr).await?;
+        let receiver = Receiver::start().await?;
+        Ok(Setup {
+            database,
+            server,
+            load,
+            receiver,
+        })
+    }
+
+    /// Scenarios 1 and 2: one server accepting events, no worker.
+    pub(crate) async fn ingestion(&self) -> anyhow::Result<Vec<Row>> {
+        let s = self.setup(Role::Api).await?;
+        s.add_webhooks(1, Duration::ZERO).await?;
+        let length = self.sizes.ingest_for;
+        let mut latencies = s.load.hammer(64, length).await?;
+        latencies.sort();
+        let single = Row::new("1", "SubmitEvent, 64 clients", self.store())
+            .figure("events/s", per_second(latencies.len(), length), "")
+            .millis("p50", percentile(&latencies, 50.0))
+            .millis("p99", percentile(&latencies, 99.0))
+            .target("≥ 8,000 events/s, p99 < 25 ms", |r| {
+                r.get("events/s") >= 8000.0 && r.get("p99") < 25.0
+            });
+        let accepted = s.load.hammer_batches(8, 100, length).await?;
+        let batched = Row::new("2", "SubmitEvents ×100, 8 clients", self.store())
+            .figure("events/s", per_second(accepted, length), "")
+            .target("≥ 15,000 events/s", |r| r.get("events/s") >= 15_000.0);
+        s.finish().await;
+        Ok(vec![single, batched])
+    }
+
+    /// Scenarios 3 and 8: one webhook, events as fast as they are taken.
+    pub(crate) async fn end_to_end(&mut self) -> anyhow::Result<Vec<Row>> {
+        let mut s = self.setup(Role::All).await?;
+        let webhook = s.add_webhooks(1, Duration::ZERO).await?.remove(0);
+        let n = self.sizes.e2e_events;
+        let cpu = Cpu::start(&s.server);
+        let started = Instant::now();
+        let sent = s.load.flood(n, 100, 8).await?;
+        let got = s
+            .receive(&sent, Some(&webhook), started + self.sizes.limit)
+            .await;
+        let used = cpu.since(&s.server);
+        let rate = got.rate(started);
+        self.baseline = Some((rate, got.p50()));
+        let delivered = Row::new("3", format!("{n} events, 1 webhook"), self.store())
+            .figure("deliveries/s", rate, "")
+            .millis("p50 latency", got.p50())
+            .note(got.shortfall(n))
+            .note(s.rejections())
+            .target("≥ 8,000 deliveries/s", |r| {
+                r.get("deliveries/s") >= 8000.0
+            });
+        let per_thousand = |seconds: f64| seconds * 1000.0 * 1000.0 / got.count.max(1) as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let rss_mb = s.server.peak_rss() as f64 / (1024.0 * 1024.0);
+        let resources = Row::new("8", "resources during 3", self.store())
+            .figure("peak RSS", rss_mb, "MB")
+            .figure("server CPU/1000", per_thousand(used.server), "ms")
+            .figure("Postgres CPU/1000", per_thousand(used.postgres), "ms")
+            .figure("load+receiver CPU/1000", per_thousand(used.own), "ms")
+            .target("RSS < 150 MB, server+Postgres ≤ 150 ms CPU/1000", |r| {
+                r.get("peak RSS") < 150.0
+                    && r.get("server CPU/1000") + r.get("Postgres CPU/1000") <= 150.0
+            });
+        s.finish().await;
+        Ok(vec![delivered, resources])
+    }
+
+    /// Scenario 4: every event goes to `webhooks` webhooks.
+    pub(crate) async fn fan_out(&self, webhooks: usize) -> anyhow::Result<Row> {
+        let mut s = self.setup(Role::All).await?;
+        s.add_webhooks(webhooks, Duration::ZERO).await?;
+        let events = (self.sizes.fanout_deliveries / webhooks).max(1);
+        let started = Instant::now();
+        let sent = s.load.flood(events, 100.min(events), 8).await?;
+        let got = s.receive(&sent, None, started + self.sizes.limit).await;
+        let row = Row::new("4", format!("fan-out to {webhooks} webhooks"), self.store())
+            .figure("deliveries/s", got.rate(started), "")
+            .note(got.shortfall(events * webhooks))
+            .note(s.rejections());
+        s.finish().await;
+        Ok(row)
+    }
+
+    /// Scenario 5: a fixed offered rate, submit to receipt.
+    pub(crate) async fn latency(&self, rate: u32) -> anyhow::Result<Row> {
+        let mut s = self.setup(Role::All).await?;
+        s.add_webhooks(1, Duration::ZERO).await?;
+        let length = self.sizes.rate_for;
+        let sent = s.load.paced(rate, length).await?;
+        let got = s
+            .receive(&sent, None, Instant::now() + self.sizes.limit)
+            .await;
+        let mut row = Row::new("5", format!("{rate} events/s for {length:?}"), self.store())
+            .millis("p50", got.p50())
+            .millis("p95", percentile(&got.latencies, 95.0))
+            .millis("p99", percentile(&got.latencies, 99.0))
+            .millis("max", got.latencies.last().copied().unwrap_or_default())
+            .note(got.shortfall(sent.len()))
+            .note(s.rejections());
+        if rate == 1000 {
+            row = row.target("p99 < 50 ms", |r| r.get("p99") < 50.0);
+        }
+        s.finish().await;
+        Ok(row)
+    }
+
+    /// Scenario 6: webhook A answers after 2 s; B must not notice.
+    pub(crate) async fn head_of_line(&self) -> anyhow::Result<Row> {
+        let mut s = self.setup(Role::All).await?;
+        s.add_webhooks(1, Duration::from_secs(2)).await?;
+        let fast = s.add_webhooks(1, Duration::ZERO).await?.remove(0);
+        let n = self.sizes.slow_events;
+        let started = Instant::now();
+        let sent = s.load.flood(n, 100, 8).await?;
+        let got = s
+            .receive(&sent, Some(&fast), started + self.sizes.limit)
+            .await;
+        let rate = got.rate(started);
+        let mut row = Row::new(
+            "6",
+            format!("B beside a 2 s webhook A, {n} events"),
+            self.store(),
+        )
+        .figure("B deliveries/s", rate, "")
+        .millis("B p50 latency", got.p50())
+        .note(got.shortfall(n))
+        .note(s.rejections());
+        if let Some((base_rate, base_p50)) = self.baseline {
+            row = row.figure("vs scenario 3", rate / base_rate, "×").target(
+                "B within 10% of scenario 3",
+                move |r| {
+                    r.get("vs scenario 3") >= 0.9
+                        && r.get("B p50 latency") <= base_p50.as_secs_f64() * 1000.0 * 1.1 + 1.0
+                },
+            );
+        }
+        s.finish().await;
+        Ok(row)
+    }
+
+    /// Scenario 7: a backlog accepted while no worker ran, then drained.
+    pub(crate) async fn backlog(&self) -> anyhow::Result<Row> {
+        let mut s = self.setup(Role::Api).await?;
+        s.add_webhooks(1, Duration::ZERO).await?;
+        let n = self.sizes.backlog;
+        let sent = s.load.flood(n, 100, 8).await?;
+        // The same database, now with a worker: the receiver is "back".
+        let url = s.database.url.clone();
+        std::mem::replace(&mut s.server, Server::start(&self.server, &url, Role::All)?).stop();
+        let started = Instant::now();
+        let metrics_addr = s.server.metrics_addr.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let sampler = tokio::spawn(sample_claims(metrics_addr, stopped));
+        let got = s.receive(&sent, None, started + self.sizes.limit).await;
+        let _ = stop.send(());
+        let claims = sampler.await.unwrap_or_default();
+        let quarter = (claims.len() / 4).max(1);
+        let mean = |samples: &[f64]| samples.iter().sum::<f64>() / samples.len().max(1) as f64;
+        let (first, last) = (
+            mean(&claims[..quarter.min(claims.len())]),
+            mean(&claims[claims.len().saturating_sub(quarter)..]),
+        );
+        let row = Row::new("7", format!("drain a backlog of {n}"), self.store())
+            .figure("deliveries/s", got.rate(started), "")
+            .figure("claim ms, first quarter", first, "ms")
+            .figure("claim ms, last quarter", last, "ms")
+            .note(got.shortfall(n))
+            .note(s.rejections())
+            .target("≥ 5,000 deliveries/s, claim time flat", |r| {
+                r.get("deliveries/s") >= 5000.0
+                    && r.get("claim ms, last quarter")
+                        <= r.get("claim ms, first quarter") * 1.5 + 0.5
+            });
+        s.finish().await;
+        Ok(row)
+    }
+}
+
+/// Mean claim time (ms) of each half second, from the server's histogram,
+/// until `stop` fires.
+async fn sample_claims(
+    metrics_addr: String,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<f64> {
+    let mut samples = Vec::new();
+    let mut last = (0.0, 0.0);
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut stop => return samples,
+        }
+        let Ok(scraped) = scrape(&metrics_addr, "selki_claim_duration_seconds_").await else {
+            continue;
+        };
+        let value = |suffix: &str| {
+            scraped
+                .iter()
+                .find(|(n, _)| n.ends_with(suffix))
+                .map_or(0.0, |(_, v)| *v)
+        };
+        let (sum, count) = (value("_sum"), value("_count"));
+        if count > last.1 {
+            samples.push((sum - last.0) / (count - last.1) * 1000.0);
+        }
+        last = (sum, count);
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn per_second(count: usize, length: Duration) -> f64 {
+    count as f64 / length.as_secs_f64()
+}
+
+/// CPU seconds used by the server, PostgreSQL and this process.
+struct Cpu {
+    server: f64,
+    postgres: f64,
+    own: f64,
+}
+
+impl Cpu {
+    fn start(server: &Server) -> Self {
+        Self {
+            server: server.cpu_seconds(),
+            postgres: postgres_cpu_seconds(),
+            own: own_cpu_seconds(),
+        }
+    }
+
+    fn since(&self, server: &Server) -> Self {
+        Self {
+            server: server.cpu_seconds() - self.server,
+            postgres: postgres_cpu_seconds() - self.postgres,
+            own: own_cpu_seconds() - self.own,
+        }
+    }
+}
+
+/// The receipts of one scenario, matched to when their events were sent.
+struct Got {
+    count: usize,
+    last: Option<Instant>,
+    /// Sorted.
+    latencies: Vec<Duration>,
+}
+
+impl Got {
+    fn rate(&self, started: Instant) -> f64 {
+        self.last
+            .map_or(0.0, |last| per_second(self.count, last - started))
+    }
+
+    fn p50(&self) -> Duration {
+        percentile(&self.latencies, 50.0)
+    }
+
+    fn shortfall(&self, expected: usize) -> String {
+        if self.count >= expected {
+            String::new()
+        } else {
+            format!("only {} of {expected} arrived in time", self.count)
+        }
+    }
+}
+
+impl Setup {
+    /// `count` webhooks for the bench's event type, answered by the
+    /// receiver after `delay`: their ids.
+    async fn add_webhooks(&self, count: usize, delay: Duration) -> anyhow::Result<Vec<String>> {
+        let url = format!("http://{}/", self.receiver.addr);
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (id, secret) = self.load.create_webhook(&url).await?;
+            self.receiver.expect(&id, &secret, delay)?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Receives one delivery per sent event (per subscribed webhook), or
+    /// of `only` this webhook, until `deadline`.
+    async fn receive(
+        &mut self,
+        sent: &[(String, Instant)],
+        only: Option<&str>,
+        deadline: Instant,
+    ) -> Got {
+        let webhooks = match only {
+            Some(_) => 1,
+            None => self.receiver.webhooks(),
+        };
+        let expected = sent.len() * webhooks;
+        let sent_at: HashMap<&str, Instant> =
+            sent.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+        let mut got = Got {
+            count: 0,
+            last: None,
+            latencies: Vec::with_capacity(expected),
+        };
+        while got.count < expected {
+            let Some(receipt) = self.receiver.next(deadline).await else {
+                break;
+            };
+            if only.is_some_and(|w| w != receipt.webhook) {
+                continue;
+            }
+            got.count += 1;
+            got.last = Some(receipt.at);
+            if let Some(at) = sent_at.get(receipt.event.as_str()) {
+                got.latencies.push(receipt.at - *at);
+            }
+        }
+        got.latencies.sort();
+        got
+    }
+
+    fn rejections(&self) -> String {
+        match self.receiver.rejected() {
+            0 => String::new(),
+            n => format!("{n} deliveries failed verification"),
+        }
+    }
+
+    async fn finish(self) {
+        self.server.stop();
+        self.database.remove().await;
+    }
+}
