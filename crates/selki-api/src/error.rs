@@ -75,7 +75,7 @@ impl From<ApiError> for Status {
 fn store_status(err: &StoreError) -> Status {
     tracing::error!(error = %chain(err), "storage call failed");
     match err {
-        StoreError::Unavailable(_) | StoreError::Migrate(_) => {
+        StoreError::Unavailable(_) | StoreError::Migrate(_) | StoreError::Closed => {
             Status::unavailable("the database is unavailable; nothing was written, retry later")
         }
         StoreError::ClientEventIdConflict {

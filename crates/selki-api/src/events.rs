@@ -35,7 +35,7 @@ impl EventService for Api {
         let event = self.parse_submission(&principal, &submission, "event", &mut v)?;
         v.finish()?;
         let accepted = self
-            .store_events(&[event.expect("parsed")], "event")
+            .store_events(vec![event.expect("parsed")], "event")
             .await?;
         Ok(Response::new(pb::SubmitEventResponse {
             event: accepted.first().map(accepted_to_proto),
@@ -66,7 +66,7 @@ impl EventService for Api {
             )?);
         }
         v.finish()?;
-        let accepted = self.store_events(&events, "events").await?;
+        let accepted = self.store_events(events, "events").await?;
         Ok(Response::new(pb::SubmitEventsResponse {
             events: accepted.iter().map(accepted_to_proto).collect(),
         }))
@@ -76,10 +76,10 @@ impl EventService for Api {
 impl Api {
     async fn store_events(
         &self,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
         field: &str,
     ) -> Result<Vec<Accepted>, ApiError> {
-        match self.store().submit_events(events).await {
+        match self.store().submit(events).await {
             Ok(accepted) => Ok(accepted),
             Err(StoreError::ClientEventIdConflict {
                 index,

@@ -37,6 +37,10 @@ struct Args {
     /// Stores to run on.
     #[arg(long, value_delimiter = ',', default_value = "postgres,sqlite")]
     stores: Vec<String>,
+    /// An extra selki-server flag for every server started, e.g.
+    /// `--server-arg=--worker-per-webhook=64` (repeat for more).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Scenarios to run (1-9) [default: all].
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<u8>,
@@ -81,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let mut bench = Bench {
             server: server.clone(),
+            server_args: args.server_args.clone(),
             sizes: sizes.clone(),
             db,
             baseline: None,

@@ -29,7 +29,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn start(binary: &Path, database_url: &str, role: Role) -> anyhow::Result<Self> {
+    pub(crate) fn start(
+        binary: &Path,
+        extra: &[String],
+        database_url: &str,
+        role: Role,
+    ) -> anyhow::Result<Self> {
         let role = match role {
             Role::All => "all",
             Role::Api => "api",
@@ -39,6 +44,7 @@ impl Server {
             .args(["--role", role, "--log", "warn"])
             .args(["--allow-http-endpoints", "true"])
             .args(["--allow-destinations", "127.0.0.0/8"])
+            .args(extra)
             .env("DATABASE_URL", database_url)
             .env("SELKI_ADMIN_KEY", ADMIN_KEY)
             .env("SELKI_SECRET_KEYS", SECRET_KEYS)

@@ -62,6 +62,8 @@ impl Sizes {
 #[derive(Debug)]
 pub(crate) struct Bench {
     pub(crate) server: PathBuf,
+    /// Passed to every server started, after the harness's own flags.
+    pub(crate) server_args: Vec<String>,
     pub(crate) sizes: Sizes,
     pub(crate) db: Db,
     /// Scenario 3's row, which scenario 6 compares against.
@@ -88,7 +90,7 @@ impl Bench {
         let database = TestDatabase::create(self.db)
             .await
             .ok_or_else(|| anyhow::anyhow!("PostgreSQL does not answer on 127.0.0.1:5432"))?;
-        let server = Server::start(&self.server, &database.url, role)?;
+        let server = Server::start(&self.server, &self.server_args, &database.url, role)?;
         let load = Load::connect(&server.addr).await?;
         let receiver = Receiver::start().await?;
         Ok(Setup {
@@ -135,9 +137,11 @@ impl Bench {
         let used = cpu.since(&s.server);
         let rate = got.rate(started);
         self.baseline = Some((rate, got.p50()));
+        let call_ms = s.mean_call_ms().await;
         let delivered = Row::new("3", format!("{n} events, 1 webhook"), self.store())
             .figure("deliveries/s", rate, "")
             .millis("p50 latency", got.p50())
+            .figure("mean call", call_ms, "ms")
             .note(got.shortfall(n))
             .note(s.rejections())
             .target("≥ 8,000 deliveries/s", |r| {
@@ -240,7 +244,11 @@ impl Bench {
         let sent = s.load.flood(n, 100, 8).await?;
         // The same database, now with a worker: the receiver is "back".
         let url = s.database.url.clone();
-        std::mem::replace(&mut s.server, Server::start(&self.server, &url, Role::All)?).stop();
+        std::mem::replace(
+            &mut s.server,
+            Server::start(&self.server, &self.server_args, &url, Role::All)?,
+        )
+        .stop();
         let started = Instant::now();
         let metrics_addr = s.server.metrics_addr.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -407,6 +415,23 @@ impl Setup {
         }
         got.latencies.sort();
         got
+    }
+
+    /// The mean time of the server's webhook calls, from its metrics.
+    async fn mean_call_ms(&self) -> f64 {
+        let scraped = scrape(
+            &self.server.metrics_addr,
+            "selki_webhook_call_duration_seconds_",
+        )
+        .await
+        .unwrap_or_default();
+        let value = |suffix: &str| {
+            scraped
+                .iter()
+                .find(|(n, _)| n.ends_with(suffix))
+                .map_or(0.0, |(_, v)| *v)
+        };
+        value("_sum") / value("_count").max(1.0) * 1000.0
     }
 
     fn rejections(&self) -> String {

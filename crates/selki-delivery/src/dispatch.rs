@@ -86,15 +86,20 @@ impl Dispatcher {
         self.clock.now_ms()
     }
 
+    /// How long a call to `target` may take, connect to last byte.
+    pub fn timeout_of(&self, target: &Target) -> Duration {
+        target.timeout.map_or(self.default_timeout, |t| {
+            t.clamp(TIMEOUT_MIN, self.max_timeout)
+        })
+    }
+
     /// Makes the call, freshly signed with this attempt's time and id.
     /// Never fails: how it went is in the record and the answer.
     pub async fn call(&self, d: Delivery<'_>) -> (CallRecord, Answer) {
         let call_id = CallId::new();
         let started_at_ms = self.clock.now_ms();
         let headers = self.headers(&d, call_id, started_at_ms.div_euclid(1000));
-        let timeout = d.target.timeout.map_or(self.default_timeout, |t| {
-            t.clamp(TIMEOUT_MIN, self.max_timeout)
-        });
+        let timeout = self.timeout_of(d.target);
         let answer = self
             .sender
             .send(Outgoing {

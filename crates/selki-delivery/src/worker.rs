@@ -3,10 +3,10 @@
 //! share one PostgreSQL database: leases keep them apart, and a dead
 //! worker's leases run out so another delivers its claims.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use selki_domain::{CallTrigger, WebhookId};
 use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Store};
@@ -20,10 +20,13 @@ use crate::{Answer, Delivery, Dispatcher, next_delay, parse_retry_after};
 pub struct WorkerSettings {
     /// Names this worker's leases (and its log lines).
     pub name: String,
-    /// Calls in flight at once, over all webhooks.
+    /// Deliveries held at once, over all webhooks: calls in flight plus
+    /// deliveries claimed and waiting for their webhook to have room.
     pub concurrency: usize,
-    /// Calls in flight at once to one webhook: a slow receiver holds at
-    /// most this many of the worker's slots.
+    /// Calls in flight at once to one webhook. A webhook also holds up to
+    /// three times as many claimed deliveries waiting their turn (plus one
+    /// claim's worth), so a slow receiver holds a bounded share of the
+    /// worker and a fast one always has work ready.
     pub per_webhook: usize,
     /// Deliveries claimed per statement, at most.
     pub batch: u32,
@@ -41,7 +44,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             name: format!("worker-{}", std::process::id()),
-            concurrency: 256,
+            concurrency: 512,
             per_webhook: 32,
             batch: 100,
             lease: Duration::from_secs(120),
@@ -64,11 +67,37 @@ pub struct Worker {
 #[derive(Debug)]
 struct Shared {
     dispatcher: Dispatcher,
-    /// Calls in flight per webhook.
-    in_flight: Mutex<HashMap<WebhookId, usize>>,
-    /// A call finished: a busy webhook may have room again.
+    lanes: Mutex<HashMap<WebhookId, Lane>>,
+    /// A full lane has drained enough to be claimed for again.
     freed: Notify,
     results: mpsc::Sender<Attempt>,
+    per_webhook: usize,
+    lease: Duration,
+}
+
+/// One webhook's deliveries in this worker: the calls in flight, and the
+/// claimed deliveries waiting for one of them to finish. Waiting here
+/// rather than handing them back to the database is what keeps one busy
+/// webhook from turning every claim into 1 sent and 99 returned.
+#[derive(Debug, Default)]
+struct Lane {
+    in_flight: usize,
+    waiting: VecDeque<Waiting>,
+    /// Left out of claims until it has drained to half its share.
+    full: bool,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    claimed: Claimed,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+impl Lane {
+    fn held(&self) -> usize {
+        self.in_flight + self.waiting.len()
+    }
 }
 
 /// How many results the recorder writes in one transaction, at most.
@@ -107,9 +136,11 @@ impl Worker {
             .map(|age| tokio::spawn(prune(store.clone(), dispatcher.clone(), age)));
         let shared = Arc::new(Shared {
             dispatcher,
-            in_flight: Mutex::new(HashMap::new()),
+            lanes: Mutex::new(HashMap::new()),
             freed: Notify::new(),
             results,
+            per_webhook: settings.per_webhook.max(1),
+            lease: settings.lease,
         });
         let slots = Arc::new(Semaphore::new(settings.concurrency));
         let (stop, stopping) = watch::channel(false);
@@ -151,24 +182,13 @@ async fn claim_loop(
         };
         let Ok(first) = first else { return };
         let mut permits = vec![first];
-        while permits.len() < settings.batch as usize {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            permits.push(p);
         }
         due.borrow_and_update();
-        let limit = u32::try_from(permits.len()).unwrap_or(u32::MAX);
-        let busy = shared.busy_webhooks(settings.per_webhook);
-        let started = std::time::Instant::now();
-        let claimed = match store
-            .claim_due(&settings.name, limit, settings.lease, &busy)
-            .await
-        {
-            Ok(claimed) => {
-                shared.dispatcher.metrics().claimed(started.elapsed());
-                claimed
-            }
+        let started = Instant::now();
+        let claimed = match claim(store, shared, settings, permits.len()).await {
+            Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(error = %err, "claiming deliveries failed; trying again");
                 drop(permits);
@@ -178,17 +198,16 @@ async fn claim_loop(
                 }
             }
         };
-        let full = claimed.len() == permits.len();
-        let mut held_back = !busy.is_empty();
-        for claimed in claimed {
-            held_back |= shared
-                .start(claimed, &mut permits, settings.per_webhook)
-                .await;
+        shared.dispatcher.metrics().claimed(started.elapsed());
+        let Claim { deliveries, more } = claimed;
+        for (claimed, permit) in deliveries.into_iter().zip(permits.drain(..)) {
+            shared.start(claimed, permit).await;
         }
         drop(permits);
-        if !full {
-            // Nothing more is due now: wait for news, or poll. A webhook
-            // that was too busy is worth another look once it has room.
+        if !more {
+            // Nothing more is due now: wait for news, or poll. A full lane
+            // is worth another claim once it has drained.
+            let held_back = !shared.full_lanes().is_empty();
             tokio::select! {
                 _ = due.changed() => {}
                 () = shared.freed.notified(), if held_back => {}
@@ -199,70 +218,159 @@ async fn claim_loop(
     }
 }
 
+/// One round's claim, and whether some webhook may have more due.
+struct Claim {
+    deliveries: Vec<Claimed>,
+    more: bool,
+}
+
+/// Asks every webhook with due deliveries and room in its lane for as many
+/// as fit (at most a batch each, `room` in all).
+async fn claim(
+    store: &Store,
+    shared: &Shared,
+    settings: &WorkerSettings,
+    room: usize,
+) -> Result<Claim, selki_storage::StoreError> {
+    let due = store.due_webhooks().await?;
+    let wants = shared.wants(&due, room, settings.batch);
+    if wants.is_empty() {
+        return Ok(Claim {
+            deliveries: Vec::new(),
+            more: false,
+        });
+    }
+    let deliveries = store
+        .claim_due(&settings.name, settings.lease, &wants)
+        .await?;
+    let mut got: HashMap<WebhookId, u32> = HashMap::new();
+    for d in &deliveries {
+        *got.entry(d.webhook_id).or_default() += 1;
+    }
+    // A webhook that gave all that was asked may have more.
+    let more = wants
+        .iter()
+        .any(|(w, n)| got.get(w).copied().unwrap_or(0) >= *n);
+    Ok(Claim { deliveries, more })
+}
+
 impl Shared {
-    fn busy_webhooks(&self, per_webhook: usize) -> Vec<WebhookId> {
-        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        in_flight
+    /// Held per webhook before it is left out of claims.
+    fn lane_cap(&self) -> usize {
+        self.per_webhook * 4
+    }
+
+    /// How many deliveries to claim for each due webhook: what its lane
+    /// has room for, at most `batch`, `room` in all. Full lanes are left
+    /// out until they drain.
+    fn wants(&self, due: &[WebhookId], mut room: usize, batch: u32) -> Vec<(WebhookId, u32)> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let open: Vec<(WebhookId, usize)> = due
             .iter()
-            .filter(|(_, n)| **n >= per_webhook)
+            .filter_map(|webhook| {
+                let lane = lanes.get(webhook);
+                let held = lane.map_or(0, Lane::held);
+                let space = self.lane_cap().saturating_sub(held).min(batch as usize);
+                (!lane.is_some_and(|l| l.full) && space > 0).then_some((*webhook, space))
+            })
+            .collect();
+        // An even share each, so many webhooks are served in one round.
+        let share = (room / open.len().max(1)).max(1);
+        let mut wants = Vec::with_capacity(open.len());
+        for (webhook, space) in open {
+            let n = space.min(share).min(room);
+            if n == 0 {
+                break;
+            }
+            room -= n;
+            wants.push((webhook, u32::try_from(n).unwrap_or(u32::MAX)));
+        }
+        wants
+    }
+
+    fn full_lanes(&self) -> Vec<WebhookId> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .iter()
+            .filter(|(_, lane)| lane.full)
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// Sends a claimed delivery in a task of its own, or hands it back
-    /// (`true` when its webhook was too busy).
-    async fn start(
-        self: &Arc<Self>,
-        claimed: Claimed,
-        permits: &mut Vec<OwnedSemaphorePermit>,
-        per_webhook: usize,
-    ) -> bool {
-        let next = if !claimed.target.enabled {
+    /// Sends a claimed delivery in a task of its own, or queues it behind
+    /// its webhook's calls in flight.
+    async fn start(self: &Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+        if !claimed.target.enabled {
             // Disabled since it was queued: kept, recoverable.
-            Some(Next::Skipped)
-        } else if !self.take_webhook_slot(claimed.webhook_id, per_webhook) {
-            Some(Next::Released)
+            self.hand_over(claimed, Next::Skipped).await;
+            drop(permit);
+            return;
+        }
+        let cap = self.lane_cap();
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let lane = lanes.entry(claimed.webhook_id).or_default();
+        if lane.in_flight < self.per_webhook {
+            lane.in_flight += 1;
+            self.launch(claimed, permit);
         } else {
-            None
+            lane.waiting.push_back(Waiting {
+                claimed,
+                permit,
+                since: Instant::now(),
+            });
+        }
+        lane.full |= lane.held() >= cap;
+    }
+
+    /// Sends in a task of its own. Boxed: a delivery starts the next one of
+    /// its lane, and a future cannot contain itself.
+    fn launch(self: &Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+        let call: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
+            Box::pin(self.clone().deliver(claimed, permit));
+        tokio::spawn(call);
+    }
+
+    /// A call to `webhook` finished: its lane's next delivery takes the
+    /// freed place. Deliveries that waited so long that their lease could
+    /// run out during the call are returned, to be handed back unsent.
+    fn next_in_lane(self: &Arc<Self>, webhook: WebhookId) -> Vec<Waiting> {
+        let mut stale = Vec::new();
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(lane) = lanes.get_mut(&webhook) else {
+            return stale;
         };
-        match (next, permits.pop()) {
-            (None, Some(permit)) => {
-                tokio::spawn(self.clone().deliver(claimed, permit));
-                false
-            }
-            (next, _) => {
-                let next = next.unwrap_or(Next::Released);
-                let attempt = Attempt {
-                    claimed,
-                    call: None,
-                    next,
-                };
-                let _ = self.results.send(attempt).await;
-                next == Next::Released
+        let mut next = None;
+        while let Some(waiting) = lane.waiting.pop_front() {
+            let timeout = self.dispatcher.timeout_of(&waiting.claimed.target);
+            if waiting.since.elapsed() + timeout >= self.lease {
+                stale.push(waiting);
+            } else {
+                next = Some(waiting);
+                break;
             }
         }
+        match next {
+            Some(w) => self.launch(w.claimed, w.permit),
+            None => lane.in_flight -= 1,
+        }
+        if lane.full && lane.held() <= self.lane_cap() / 2 {
+            lane.full = false;
+            self.freed.notify_one();
+        }
+        if lane.held() == 0 {
+            lanes.remove(&webhook);
+        }
+        stale
     }
 
-    fn take_webhook_slot(&self, webhook: WebhookId, per_webhook: usize) -> bool {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = in_flight.entry(webhook).or_default();
-        if *n >= per_webhook {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    fn give_webhook_slot(&self, webhook: WebhookId) {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = in_flight.get_mut(&webhook) {
-            *n -= 1;
-            if *n == 0 {
-                in_flight.remove(&webhook);
-            }
-        }
-        drop(in_flight);
-        self.freed.notify_one();
+    /// Records a delivery that was not sent.
+    async fn hand_over(&self, claimed: Claimed, next: Next) {
+        let attempt = Attempt {
+            claimed,
+            call: None,
+            next,
+        };
+        let _ = self.results.send(attempt).await;
     }
 
     async fn deliver(self: Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
@@ -271,7 +379,7 @@ impl Shared {
             .call(Delivery::of(&claimed, CallTrigger::Automatic))
             .await;
         let next = self.next(&claimed, &call, &answer);
-        self.give_webhook_slot(claimed.webhook_id);
+        let webhook = claimed.webhook_id;
         let _ = self
             .results
             .send(Attempt {
@@ -281,6 +389,10 @@ impl Shared {
             })
             .await;
         drop(permit);
+        let stale = self.next_in_lane(webhook);
+        for waiting in stale {
+            self.hand_over(waiting.claimed, Next::Released).await;
+        }
     }
 
     /// Done, again later, or out of attempts.

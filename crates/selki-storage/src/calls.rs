@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::deliveries::millis;
-use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::rows::{int, opt_int, opt_text, parsed, placeholders, text};
 use crate::stats::{BUCKET_MS, latency_bucket};
 use crate::{Backend, Page, Scope, Store, StoreError};
 
@@ -81,6 +81,10 @@ const COLUMNS: &str = "id, delivery_id, webhook_id, organization_id, event_id, e
 /// Notifications carry call ids, comma-separated: at most this many per
 /// notification keeps the payload well under PostgreSQL's 8,000 bytes.
 const IDS_PER_NOTIFICATION: usize = 200;
+/// Rows per multi-row statement: 15 and 6 parameters each, well under
+/// SQLite's and PostgreSQL's parameter limits.
+const CALLS_PER_INSERT: usize = 64;
+const ROLLUPS_PER_UPSERT: usize = 64;
 
 impl Store {
     /// A webhook's calls, newest first, a page at a time (the page token is
@@ -166,8 +170,8 @@ impl Store {
         calls: &[&CallRecord],
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
-        for call in calls {
-            insert_call(tx, call).await?;
+        for chunk in calls.chunks(CALLS_PER_INSERT) {
+            insert_calls(tx, chunk).await?;
         }
         let mut streaks: BTreeMap<WebhookId, Streak> = BTreeMap::new();
         let mut rollups: BTreeMap<(String, i64, &str, i64, i64), i64> = BTreeMap::new();
@@ -192,21 +196,26 @@ impl Store {
                 disabled.push(*webhook);
             }
         }
-        for ((webhook, bucket, outcome, status, latency), count) in rollups {
-            sqlx::query(
+        let rollups: Vec<_> = rollups.into_iter().collect();
+        for chunk in rollups.chunks(ROLLUPS_PER_UPSERT) {
+            let sql = format!(
                 "INSERT INTO call_rollups (webhook_id, bucket_start, outcome, http_status, \
-                 latency_bucket, calls) VALUES ($1, $2, $3, $4, $5, $6) \
+                 latency_bucket, calls) VALUES {} \
                  ON CONFLICT (webhook_id, bucket_start, outcome, http_status, latency_bucket) \
                  DO UPDATE SET calls = call_rollups.calls + excluded.calls",
-            )
-            .bind(webhook)
-            .bind(bucket)
-            .bind(outcome)
-            .bind(status)
-            .bind(latency)
-            .bind(count)
-            .execute(&mut **tx)
-            .await?;
+                placeholders(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((webhook, bucket, outcome, status, latency), count) in chunk {
+                query = query
+                    .bind(webhook.clone())
+                    .bind(*bucket)
+                    .bind(*outcome)
+                    .bind(*status)
+                    .bind(*latency)
+                    .bind(*count);
+            }
+            query.execute(&mut **tx).await?;
         }
         if self.backend == Backend::Postgres {
             for chunk in calls.chunks(IDS_PER_NOTIFICATION) {
@@ -247,6 +256,10 @@ impl Store {
         .bind(streak.last_failure)
         .execute(&mut **tx)
         .await?;
+        if streak.trailing_failures == 0 && !streak.gone {
+            // It just succeeded: nothing to disable.
+            return Ok(false);
+        }
         let (reason, min_failures, since_before) = if streak.gone {
             ("the receiver answered 410 Gone".to_owned(), 0, i64::MAX)
         } else {
@@ -322,33 +335,36 @@ fn human(duration: Duration) -> String {
     }
 }
 
-async fn insert_call(
+async fn insert_calls(
     tx: &mut Transaction<'static, Any>,
-    call: &CallRecord,
+    calls: &[&CallRecord],
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO calls (id, delivery_id, webhook_id, organization_id, event_id, \
          event_type, attempt, call_trigger, outcome, http_status, url, started_at, \
-         duration_ms, error_message, response_excerpt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(call.id.to_string())
-    .bind(call.delivery_id.map(|id| id.to_string()))
-    .bind(call.webhook_id.to_string())
-    .bind(call.organization.as_str().to_owned())
-    .bind(call.event_id.to_string())
-    .bind(call.event_type.as_str())
-    .bind(i64::from(call.attempt))
-    .bind(call.trigger.as_str())
-    .bind(call.outcome.as_str())
-    .bind(call.http_status.map(i64::from))
-    .bind(call.url.clone())
-    .bind(call.started_at_ms)
-    .bind(call.duration_ms)
-    .bind(call.error_message.clone())
-    .bind(call.response_excerpt.clone())
-    .execute(&mut **tx)
-    .await?;
+         duration_ms, error_message, response_excerpt) VALUES {}",
+        placeholders(calls.len(), 15)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for call in calls {
+        query = query
+            .bind(call.id.to_string())
+            .bind(call.delivery_id.map(|id| id.to_string()))
+            .bind(call.webhook_id.to_string())
+            .bind(call.organization.as_str().to_owned())
+            .bind(call.event_id.to_string())
+            .bind(call.event_type.as_str())
+            .bind(i64::from(call.attempt))
+            .bind(call.trigger.as_str())
+            .bind(call.outcome.as_str())
+            .bind(call.http_status.map(i64::from))
+            .bind(call.url.clone())
+            .bind(call.started_at_ms)
+            .bind(call.duration_ms)
+            .bind(call.error_message.clone())
+            .bind(call.response_excerpt.clone());
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use selki_webhooks::{EventType, Secret};
 use sqlx::any::AnyRow;
 
 use crate::calls::CallRecord;
-use crate::rows::{int, parsed, text};
+use crate::rows::{int, parsed, placeholders, text};
 use crate::webhooks::{retry_from, timeout_from, webhook_headers};
 use crate::{Backend, Health, Scope, Store, StoreError};
 
@@ -76,16 +76,52 @@ pub struct Attempt {
 }
 
 impl Store {
-    /// Leases up to `limit` due deliveries to `worker` for `lease`, oldest
-    /// first, leaving out the webhooks in `busy`. A delivery whose lease ran
-    /// out (its worker died) is due again. On PostgreSQL, concurrent workers
-    /// skip each other's rows.
+    /// The webhooks that have due deliveries (some may be leased), by
+    /// id. One index probe per webhook (a loose index scan), however long
+    /// its queue: the claim loop asks this before every round.
+    pub async fn due_webhooks(&self) -> Result<Vec<WebhookId>, StoreError> {
+        let rows = sqlx::query(
+            "WITH RECURSIVE due (id) AS ( \
+               SELECT MIN(webhook_id) FROM deliveries \
+                 WHERE status = 'pending' AND next_attempt_at <= $1 \
+               UNION ALL \
+               SELECT (SELECT MIN(webhook_id) FROM deliveries \
+                 WHERE status = 'pending' AND next_attempt_at <= $1 AND webhook_id > due.id) \
+               FROM due WHERE due.id IS NOT NULL) \
+             SELECT id FROM due WHERE id IS NOT NULL",
+        )
+        .bind(self.now())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| parsed("id", &text(row, "id")?, WebhookId::parse))
+            .collect()
+    }
+
+    /// Leases to `worker` for `lease`, for each `(webhook, n)` of `wants`,
+    /// up to `n` of that webhook's due deliveries, oldest first. Claiming
+    /// per webhook is what keeps one webhook's backlog from being scanned
+    /// (or claimed) while another's deliveries are due. A delivery whose
+    /// lease ran out (its worker died) is due again. On PostgreSQL,
+    /// concurrent workers skip each other's rows.
     pub async fn claim_due(
         &self,
         worker: &str,
-        limit: u32,
         lease: Duration,
-        busy: &[WebhookId],
+        wants: &[(WebhookId, u32)],
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut claimed = Vec::new();
+        for chunk in wants.chunks(WEBHOOKS_PER_CLAIM) {
+            claimed.extend(self.claim_chunk(worker, lease, chunk).await?);
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_chunk(
+        &self,
+        worker: &str,
+        lease: Duration,
+        wants: &[(WebhookId, u32)],
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = self.now();
         let lock = match self.backend {
@@ -93,43 +129,53 @@ impl Store {
             // SQLite has one writer at a time: the UPDATE is the lock.
             Backend::Sqlite => "",
         };
-        let not_busy = if busy.is_empty() {
-            String::new()
-        } else {
-            let params: Vec<String> = (0..busy.len()).map(|i| format!("${}", i + 5)).collect();
-            format!("AND webhook_id NOT IN ({})", params.join(", "))
-        };
-        // A token per claim, so that the rows of this claim (and only
-        // those) can be read back in one query and recorded later.
-        let lease_token = format!("{worker}/{}", CallId::new());
+        // $1 now, $2 lease end, $3 lease token; then per webhook its id and
+        // how many. Each pick walks its own webhook's part of the index.
+        let picks: Vec<String> = (0..wants.len())
+            .map(|i| {
+                format!(
+                    "p{i} AS MATERIALIZED (SELECT id FROM deliveries \
+                     WHERE webhook_id = ${} AND status = 'pending' AND next_attempt_at <= $1 \
+                     AND (lease_until IS NULL OR lease_until <= $1) \
+                     ORDER BY next_attempt_at LIMIT ${} {lock})",
+                    4 + 2 * i,
+                    5 + 2 * i
+                )
+            })
+            .collect();
+        let union: Vec<String> = (0..wants.len())
+            .map(|i| format!("SELECT id FROM p{i}"))
+            .collect();
+        // Materialized picks joined by primary key: the update touches
+        // exactly the picked rows, never scans the table.
         let sql = format!(
-            "UPDATE deliveries SET lease_until = $2, leased_by = $3, updated_at = $1 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
-               AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-               {not_busy} ORDER BY next_attempt_at LIMIT $4 {lock})"
+            "WITH {}, picked AS MATERIALIZED ({}) \
+             UPDATE deliveries SET lease_until = $2, leased_by = $3 \
+             FROM picked WHERE deliveries.id = picked.id \
+             RETURNING deliveries.id, deliveries.event_id, deliveries.webhook_id, \
+             deliveries.organization_id, deliveries.attempts",
+            picks.join(", "),
+            union.join(" UNION ALL ")
         );
+        // A token per claim: a later record only counts while it holds.
+        let lease_token = format!("{worker}/{}", CallId::new());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(now.saturating_add(millis(lease)))
-            .bind(lease_token.clone())
-            .bind(i64::from(limit));
-        for id in busy {
-            query = query.bind(id.to_string());
+            .bind(lease_token.clone());
+        for (webhook, n) in wants {
+            query = query.bind(webhook.to_string()).bind(i64::from(*n));
         }
-        if query.execute(&self.pool).await?.rows_affected() == 0 {
+        let rows = query.fetch_all(&self.pool).await?;
+        if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let targets = self.targets_of_lease(&lease_token).await?;
-        let rows = sqlx::query(
-            "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
-             e.event_type, e.body FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE d.leased_by = $1 AND d.status = 'pending' ORDER BY d.id",
-        )
-        .bind(lease_token.clone())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| claimed_from(row, &lease_token, &targets))
+        let leased: Vec<Leased> = rows.iter().map(leased_from).collect::<Result<_, _>>()?;
+        let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
+        let bodies = self.bodies(&leased).await?;
+        leased
+            .into_iter()
+            .map(|l| l.claimed(&lease_token, &targets, &bodies))
             .collect()
     }
 
@@ -184,30 +230,10 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut ordered: Vec<&Attempt> = attempts.iter().collect();
-        // One order for every writer: no deadlocks between workers.
+        // One order for every writer: fewer lock waits between workers.
         ordered.sort_by_key(|a| a.claimed.delivery_id);
-        for a in ordered {
-            let c = &a.claimed;
-            let (status, attempts, next_at) = match a.next {
-                Next::Succeeded => ("succeeded", c.attempt, now),
-                Next::RetryAt(at) => ("pending", c.attempt, at),
-                Next::Failed => ("failed", c.attempt, now),
-                Next::Skipped => ("skipped", c.attempt - 1, now),
-                Next::Released => ("pending", c.attempt - 1, now),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET status = $3, attempts = $4, next_attempt_at = $5, \
-                 lease_until = NULL, leased_by = NULL, updated_at = $6 \
-                 WHERE id = $1 AND leased_by = $2",
-            )
-            .bind(c.delivery_id.to_string())
-            .bind(c.lease.clone())
-            .bind(status)
-            .bind(i64::from(attempts))
-            .bind(next_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in ordered.chunks(DELIVERIES_PER_UPDATE) {
+            move_on(&mut tx, chunk, now).await?;
         }
         let calls: Vec<&CallRecord> = attempts.iter().filter_map(|a| a.call.as_ref()).collect();
         let disabled = self.record_calls(&mut tx, &calls, health).await?;
@@ -243,24 +269,55 @@ impl Store {
         Ok(disabled)
     }
 
-    async fn targets_of_lease(
+    /// The stored targets of these webhooks (deleted ones left out).
+    async fn targets(
         &self,
-        lease: &str,
+        ids: impl ExactSizeIterator<Item = WebhookId>,
     ) -> Result<HashMap<WebhookId, Arc<Target>>, StoreError> {
+        let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
         let sql = format!(
-            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN \
-             (SELECT webhook_id FROM deliveries WHERE leased_by = $1)"
+            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN ({})",
+            params(1, ids.len())
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(lease.to_owned())
-            .fetch_all(&self.pool)
-            .await?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let target = self.target_from(row)?;
                 Ok((target.webhook_id, Arc::new(target)))
             })
             .collect()
+    }
+
+    /// Each leased delivery's event: its type and body, by event id.
+    async fn bodies(
+        &self,
+        leased: &[Leased],
+    ) -> Result<HashMap<EventId, (EventType, String)>, StoreError> {
+        let mut bodies = HashMap::with_capacity(leased.len());
+        for chunk in leased.chunks(EVENTS_PER_READ) {
+            let sql = format!(
+                "SELECT id, event_type, body FROM events WHERE id IN ({})",
+                params(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for l in chunk {
+                query = query.bind(l.event_id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                bodies.insert(
+                    parsed("id", &text(&row, "id")?, EventId::parse)?,
+                    (
+                        parsed("event_type", &text(&row, "event_type")?, str::parse)?,
+                        text(&row, "body")?,
+                    ),
+                );
+            }
+        }
+        Ok(bodies)
     }
 
     fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
@@ -276,6 +333,110 @@ impl Store {
             timeout: timeout_from(row)?,
             enabled: int(row, "enabled")? != 0,
             secrets: self.live_secrets(row, webhook_id)?,
+        })
+    }
+}
+
+/// Deliveries per UPDATE: 5 parameters each.
+const DELIVERIES_PER_UPDATE: usize = 128;
+
+/// Each delivery's new status, in one statement, where its claim still
+/// holds the lease.
+async fn move_on(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    attempts: &[&Attempt],
+    now: i64,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "WITH moved (id, lease, status, attempts, next_at) AS (VALUES {}) \
+         UPDATE deliveries SET status = moved.status, attempts = moved.attempts, \
+         next_attempt_at = moved.next_at, lease_until = NULL, leased_by = NULL, \
+         updated_at = ${} \
+         FROM moved WHERE deliveries.id = moved.id AND deliveries.leased_by = moved.lease",
+        placeholders(attempts.len(), 5),
+        attempts.len() * 5 + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in attempts {
+        let c = &a.claimed;
+        let (status, attempts, next_at) = match a.next {
+            Next::Succeeded => ("succeeded", c.attempt, now),
+            Next::RetryAt(at) => ("pending", c.attempt, at),
+            Next::Failed => ("failed", c.attempt, now),
+            Next::Skipped => ("skipped", c.attempt - 1, now),
+            Next::Released => ("pending", c.attempt - 1, now),
+        };
+        query = query
+            .bind(c.delivery_id.to_string())
+            .bind(c.lease.clone())
+            .bind(status)
+            .bind(i64::from(attempts))
+            .bind(next_at);
+    }
+    query.bind(now).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Webhooks per claim statement, and events per read.
+const WEBHOOKS_PER_CLAIM: usize = 16;
+const EVENTS_PER_READ: usize = 200;
+
+/// `$from, $from+1, …`: `count` parameters.
+fn params(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A delivery row just leased, before its event and target are attached.
+struct Leased {
+    delivery_id: DeliveryId,
+    event_id: EventId,
+    webhook_id: WebhookId,
+    organization: OrganizationId,
+    attempts: i64,
+}
+
+fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
+    Ok(Leased {
+        delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
+        event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
+        webhook_id: parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?,
+        organization: parsed(
+            "organization_id",
+            &text(row, "organization_id")?,
+            OrganizationId::parse,
+        )?,
+        attempts: int(row, "attempts")?,
+    })
+}
+
+impl Leased {
+    fn claimed(
+        self,
+        lease: &str,
+        targets: &HashMap<WebhookId, Arc<Target>>,
+        bodies: &HashMap<EventId, (EventType, String)>,
+    ) -> Result<Claimed, StoreError> {
+        let (event_type, body) = bodies
+            .get(&self.event_id)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("no event {}", self.event_id)))?;
+        Ok(Claimed {
+            delivery_id: self.delivery_id,
+            event_id: self.event_id,
+            event_type,
+            webhook_id: self.webhook_id,
+            organization: self.organization,
+            attempt: u32::try_from(self.attempts + 1).unwrap_or(u32::MAX),
+            body,
+            lease: lease.to_owned(),
+            target: targets
+                .get(&self.webhook_id)
+                .cloned()
+                // Deleted since: nothing to send to.
+                .unwrap_or_else(|| Arc::new(Target::gone(self.webhook_id))),
         })
     }
 }

@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use selki_domain::{DeliveryId, EventId, EventTypes, WebhookId};
 use sqlx::{Any, Transaction};
 
-use crate::rows::{int, opt_bytes, parsed, text};
+use crate::rows::{int, opt_bytes, parsed, placeholders, text};
 use crate::{Accepted, NewEvent, Store, StoreError};
 
-/// Deliveries per INSERT statement: 3 parameters each, well under SQLite's
-/// parameter limit.
-const DELIVERIES_PER_INSERT: usize = 100;
+/// Rows per multi-row INSERT: 9 and 5 parameters each, well under
+/// SQLite's and PostgreSQL's parameter limits. A batch of events costs a
+/// handful of statements, not two per event.
+const EVENTS_PER_INSERT: usize = 100;
+const DELIVERIES_PER_INSERT: usize = 200;
 
 /// A subscribed webhook as ingestion sees it.
 struct Subscriber {
@@ -43,32 +45,65 @@ impl Store {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
-        let mut accepted = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            if let Some(first) = find_duplicate(&mut tx, index, event).await? {
-                accepted.push(first);
-                continue;
-            }
+        for event in events {
             let org = event.organization.as_str();
             if !subscribers.contains_key(org) {
                 subscribers.insert(org, load_subscribers(&mut tx, org).await?);
             }
-            let targets: Vec<&Subscriber> = subscribers[org]
+        }
+        let mut accepted: Vec<Accepted> = Vec::with_capacity(events.len());
+        let mut fresh: Vec<(&NewEvent, EventId, u32)> = Vec::with_capacity(events.len());
+        let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
+        // Client event ids first stored by this very batch: (org, id) →
+        // (index in `events`, index in `accepted`).
+        let mut in_batch: HashMap<(&str, &str), (usize, usize)> = HashMap::new();
+        for (index, event) in events.iter().enumerate() {
+            let org = event.organization.as_str();
+            if let Some(client_event_id) = &event.client_event_id {
+                if let Some(&(first, at)) = in_batch.get(&(org, client_event_id.as_str())) {
+                    if events[first].fingerprint != event.fingerprint {
+                        return Err(StoreError::ClientEventIdConflict {
+                            index,
+                            client_event_id: client_event_id.clone(),
+                        });
+                    }
+                    accepted.push(Accepted {
+                        duplicate: true,
+                        ..accepted[at]
+                    });
+                    continue;
+                }
+                if let Some(first) = find_duplicate(&mut tx, index, event).await? {
+                    accepted.push(first);
+                    continue;
+                }
+                in_batch.insert((org, client_event_id.as_str()), (index, accepted.len()));
+            }
+            let event_id = EventId::new();
+            let mut pending = 0;
+            for subscriber in subscribers[org]
                 .iter()
                 .filter(|s| s.event_types.contains(event.event_type))
-                .collect();
-            let event_id = EventId::new();
-            let pending =
-                u32::try_from(targets.iter().filter(|s| s.enabled).count()).unwrap_or(u32::MAX);
-            insert_event(&mut tx, event_id, event, pending, now).await?;
-            for chunk in targets.chunks(DELIVERIES_PER_INSERT) {
-                insert_deliveries(&mut tx, event_id, org, chunk, now).await?;
+            {
+                pending += u32::from(subscriber.enabled);
+                deliveries.push(NewDelivery {
+                    event_id,
+                    organization: org,
+                    subscriber,
+                });
             }
+            fresh.push((event, event_id, pending));
             accepted.push(Accepted {
                 event_id,
                 delivery_count: pending,
                 duplicate: false,
             });
+        }
+        for chunk in fresh.chunks(EVENTS_PER_INSERT) {
+            insert_events(&mut tx, chunk, now).await?;
+        }
+        for chunk in deliveries.chunks(DELIVERIES_PER_INSERT) {
+            insert_deliveries(&mut tx, chunk, now).await?;
         }
         let due = accepted
             .iter()
@@ -82,6 +117,13 @@ impl Store {
         }
         Ok(accepted)
     }
+}
+
+/// A delivery to create for a new event.
+struct NewDelivery<'a> {
+    event_id: EventId,
+    organization: &'a str,
+    subscriber: &'a Subscriber,
 }
 
 async fn find_duplicate(
@@ -139,50 +181,50 @@ async fn load_subscribers(
         .collect()
 }
 
-async fn insert_event(
+async fn insert_events(
     tx: &mut Transaction<'static, Any>,
-    id: EventId,
-    event: &NewEvent,
-    delivery_count: u32,
+    events: &[(&NewEvent, EventId, u32)],
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO events (id, organization_id, event_type, client_event_id, fingerprint, \
-         body, delivery_count, occurred_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(id.to_string())
-    .bind(event.organization.as_str().to_owned())
-    .bind(event.event_type.as_str())
-    .bind(event.client_event_id.clone())
-    .bind(event.fingerprint.to_vec())
-    .bind(event.body.clone())
-    .bind(i64::from(delivery_count))
-    .bind(event.occurred_at_ms)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+         body, delivery_count, occurred_at, created_at) VALUES {}",
+        placeholders(events.len(), 9)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (event, id, delivery_count) in events {
+        query = query
+            .bind(id.to_string())
+            .bind(event.organization.as_str().to_owned())
+            .bind(event.event_type.as_str())
+            .bind(event.client_event_id.clone())
+            .bind(event.fingerprint.to_vec())
+            .bind(event.body.clone())
+            .bind(i64::from(*delivery_count))
+            .bind(event.occurred_at_ms)
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
 async fn insert_deliveries(
     tx: &mut Transaction<'static, Any>,
-    event_id: EventId,
-    organization: &str,
-    targets: &[&Subscriber],
+    deliveries: &[NewDelivery<'_>],
     now: i64,
 ) -> Result<(), StoreError> {
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<String> = (0..targets.len())
+    // `now` is the last parameter: created, updated and first due at once.
+    let n = deliveries.len() * 5 + 1;
+    let values: Vec<String> = (0..deliveries.len())
         .map(|i| {
-            let p = i * 3;
+            let p = i * 5;
             format!(
-                "(${}, $1, ${}, $2, ${}, 0, $3, $3, $3)",
+                "(${}, ${}, ${}, ${}, ${}, 0, ${n}, ${n}, ${n})",
+                p + 1,
+                p + 2,
+                p + 3,
                 p + 4,
-                p + 5,
-                p + 6
+                p + 5
             )
         })
         .collect();
@@ -191,18 +233,21 @@ async fn insert_deliveries(
          next_attempt_at, created_at, updated_at) VALUES {}",
         values.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(event_id.to_string())
-        .bind(organization.to_owned())
-        .bind(now);
-    for target in targets {
-        let status = if target.enabled { "pending" } else { "skipped" };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in deliveries {
+        let status = if d.subscriber.enabled {
+            "pending"
+        } else {
+            "skipped"
+        };
         query = query
             .bind(DeliveryId::new().to_string())
-            .bind(target.id.clone())
+            .bind(d.event_id.to_string())
+            .bind(d.subscriber.id.clone())
+            .bind(d.organization.to_owned())
             .bind(status);
     }
-    query.execute(&mut **tx).await?;
+    query.bind(now).execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -37,3 +37,33 @@ pub(crate) fn parsed<T, E: std::fmt::Display>(
 pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
 }
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `columns` parameters: one
+/// statement writes a whole batch, one round trip instead of one per row.
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_parameters_row_by_row() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(1, 1), "($1)");
+    }
+}

@@ -15,6 +15,7 @@ both!(
     recorded_attempts_finish_retry_or_fail_deliveries,
     a_worker_that_lost_its_lease_cannot_undo_another_workers_progress,
     concurrent_claims_never_share_a_delivery,
+    one_webhooks_backlog_does_not_hold_up_anothers_claim,
     response_time_percentiles_come_from_the_rollups,
     retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
 );
@@ -31,6 +32,18 @@ async fn setup(t: &TestStore, events: u8) {
         .map(|i| event("acme", CLICKED, None, i))
         .collect();
     t.store.submit_events(&batch).await.expect("submit");
+}
+
+/// Claims like the worker: every webhook with due deliveries, up to
+/// `limit` each.
+async fn claim(
+    store: &selki_storage::Store,
+    worker: &str,
+    limit: u32,
+) -> Result<Vec<Claimed>, selki_storage::StoreError> {
+    let due = store.due_webhooks().await?;
+    let wants: Vec<_> = due.into_iter().map(|w| (w, limit)).collect();
+    store.claim_due(worker, LEASE, &wants).await
 }
 
 fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
@@ -67,45 +80,29 @@ pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: i64) ->
 
 async fn due_deliveries_are_claimed_once_until_their_lease_runs_out(t: &TestStore) {
     setup(t, 3).await;
-    let first = t.store.claim_due("w1", 2, LEASE, &[]).await.expect("claim");
+    let first = claim(&t.store, "w1", 2).await.expect("claim");
     assert_eq!(first.len(), 2);
     assert!(
         first
             .iter()
             .all(|c| c.attempt == 1 && c.body.contains("PHISHING_EMAIL_CLICKED"))
     );
-    let second = t
-        .store
-        .claim_due("w2", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let second = claim(&t.store, "w2", 10).await.expect("claim");
     assert_eq!(second.len(), 1);
     assert!(
-        t.store
-            .claim_due("w3", 10, LEASE, &[])
-            .await
-            .expect("claim")
-            .is_empty(),
+        claim(&t.store, "w3", 10).await.expect("claim").is_empty(),
         "all leased"
     );
     // The workers died: once the lease runs out, everything is due again.
     t.clock.advance_ms(30_000);
-    let again = t
-        .store
-        .claim_due("w4", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let again = claim(&t.store, "w4", 10).await.expect("claim");
     let ids = |c: &[Claimed]| c.iter().map(|c| c.delivery_id).collect::<HashSet<_>>();
     assert_eq!(ids(&again), &ids(&first) | &ids(&second));
 }
 
 async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
     setup(t, 3).await;
-    let claimed = t
-        .store
-        .claim_due("w1", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
     let retry_at = t.clock_ms() + 60_000;
     t.store
         .record_attempts(
@@ -123,19 +120,11 @@ async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
         .await
         .expect("record");
     assert!(
-        t.store
-            .claim_due("w1", 10, LEASE, &[])
-            .await
-            .expect("claim")
-            .is_empty(),
+        claim(&t.store, "w1", 10).await.expect("claim").is_empty(),
         "the retry is not due yet"
     );
     t.clock.advance_ms(60_000);
-    let retried = t
-        .store
-        .claim_due("w1", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let retried = claim(&t.store, "w1", 10).await.expect("claim");
     assert_eq!(
         retried
             .iter()
@@ -162,17 +151,9 @@ async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
 
 async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &TestStore) {
     setup(t, 1).await;
-    let slow = t
-        .store
-        .claim_due("slow", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let slow = claim(&t.store, "slow", 10).await.expect("claim");
     t.clock.advance_ms(31_000);
-    let fast = t
-        .store
-        .claim_due("fast", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let fast = claim(&t.store, "fast", 10).await.expect("claim");
     assert_eq!(fast[0].delivery_id, slow[0].delivery_id);
     t.store
         .record_attempts(
@@ -190,13 +171,7 @@ async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &T
         .await
         .expect("record");
     t.clock.advance_ms(3_600_000);
-    assert!(
-        t.store
-            .claim_due("any", 10, LEASE, &[])
-            .await
-            .expect("claim")
-            .is_empty()
-    );
+    assert!(claim(&t.store, "any", 10).await.expect("claim").is_empty());
     let stats = t
         .store
         .webhook_stats(&Scope::All, fast[0].webhook_id, 0)
@@ -217,12 +192,7 @@ async fn concurrent_claims_never_share_a_delivery(t: &TestStore) {
     setup(t, 120).await;
     let claims = (0..6).map(|i| {
         let store = t.store.clone();
-        tokio::spawn(async move {
-            store
-                .claim_due(&format!("w{i}"), 25, LEASE, &[])
-                .await
-                .expect("claim")
-        })
+        tokio::spawn(async move { claim(&store, &format!("w{i}"), 25).await.expect("claim") })
     });
     let mut seen = HashSet::new();
     let mut total = 0;
@@ -239,13 +209,47 @@ async fn concurrent_claims_never_share_a_delivery(t: &TestStore) {
     assert_eq!(total, 120, "every delivery was claimed by someone");
 }
 
-async fn response_time_percentiles_come_from_the_rollups(t: &TestStore) {
-    setup(t, 100).await;
+async fn one_webhooks_backlog_does_not_hold_up_anothers_claim(t: &TestStore) {
+    let slow = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create")
+        .id;
+    let old: Vec<_> = (0..50).map(|i| event("acme", CLICKED, None, i)).collect();
+    t.store.submit_events(&old).await.expect("submit");
+    let fast = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create")
+        .id;
+    t.store
+        .submit_events(&[event("acme", CLICKED, None, 99)])
+        .await
+        .expect("submit");
+    let due = t.store.due_webhooks().await.expect("due");
+    assert_eq!(due.len(), 2, "both webhooks have due deliveries");
+    // The fast webhook's one delivery is newer than all 51 of the slow one.
     let claimed = t
         .store
-        .claim_due("w1", 100, LEASE, &[])
+        .claim_due("w1", LEASE, &[(fast, 10)])
         .await
         .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].webhook_id, fast);
+    let rest = t
+        .store
+        .claim_due("w1", LEASE, &[(slow, 100), (fast, 10)])
+        .await
+        .expect("claim");
+    assert_eq!(rest.len(), 51, "all of the slow webhook's, none twice");
+    assert!(rest.iter().all(|c| c.webhook_id == slow));
+}
+
+async fn response_time_percentiles_come_from_the_rollups(t: &TestStore) {
+    setup(t, 100).await;
+    let claimed = claim(&t.store, "w1", 100).await.expect("claim");
     // Durations 1..=100 ms; one in ten a 503.
     let attempts: Vec<Attempt> = claimed
         .iter()
@@ -303,11 +307,7 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
     t: &TestStore,
 ) {
     setup(t, 3).await;
-    let claimed = t
-        .store
-        .claim_due("w1", 10, LEASE, &[])
-        .await
-        .expect("claim");
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
     t.store
         .record_attempts(
             &[

@@ -1,5 +1,6 @@
 //! What every store must do. Each scenario runs on SQLite and PostgreSQL.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use selki_domain::{
@@ -22,6 +23,8 @@ both!(
     an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else,
     a_retried_submission_returns_the_first_event_and_a_changed_one_conflicts,
     a_batch_with_a_conflict_stores_nothing,
+    a_repeated_client_id_within_one_batch_is_one_event,
+    submissions_sharing_a_commit_keep_their_own_answers_and_errors,
     deleting_a_webhook_cancels_its_waiting_deliveries,
     a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends,
     secrets_are_sealed_and_can_be_resealed_under_a_new_key,
@@ -321,6 +324,74 @@ async fn a_retried_submission_returns_the_first_event_and_a_changed_one_conflict
         .await
         .expect("other org");
     assert_ne!(elsewhere[0].event_id, first[0].event_id);
+}
+
+async fn a_repeated_client_id_within_one_batch_is_one_event(t: &TestStore) {
+    let batch = [
+        event("acme", CLICKED, Some("twice"), 1),
+        event("acme", CLICKED, Some("twice"), 1),
+    ];
+    let accepted = t.store.submit_events(&batch).await.expect("submit");
+    assert_eq!(accepted[0].event_id, accepted[1].event_id);
+    assert!(!accepted[0].duplicate && accepted[1].duplicate);
+    let changed = [
+        event("acme", CLICKED, Some("other"), 1),
+        event("acme", CLICKED, Some("other"), 2),
+    ];
+    let result = t.store.submit_events(&changed).await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::ClientEventIdConflict { index: 1, .. })
+        ),
+        "{result:?}"
+    );
+}
+
+async fn submissions_sharing_a_commit_keep_their_own_answers_and_errors(t: &TestStore) {
+    t.store
+        .submit_events(&[event("acme", CLICKED, Some("taken"), 1)])
+        .await
+        .expect("first");
+    // Submitted at once, so they are written in shared transactions; one
+    // of them conflicts.
+    let submissions = (0..40u8).map(|i| {
+        let store = t.store.clone();
+        let events = if i == 17 {
+            vec![
+                event("acme", SENT, None, i),
+                event("acme", CLICKED, Some("taken"), 9),
+            ]
+        } else {
+            vec![event("acme", CLICKED, Some(&format!("c-{i}")), i)]
+        };
+        tokio::spawn(async move { store.submit(events).await })
+    });
+    let mut ids = HashSet::new();
+    for (i, submission) in submissions.enumerate() {
+        let result = submission.await.expect("task");
+        if i == 17 {
+            assert!(
+                matches!(
+                    result,
+                    Err(StoreError::ClientEventIdConflict { index: 1, .. })
+                ),
+                "{result:?}"
+            );
+        } else {
+            let accepted = result.expect("accepted");
+            assert_eq!(accepted.len(), 1);
+            assert!(ids.insert(accepted[0].event_id), "each its own event");
+        }
+    }
+    // Each stored once: resubmitting finds the first.
+    let again = t
+        .store
+        .submit(vec![event("acme", CLICKED, Some("c-3"), 3)])
+        .await
+        .expect("again");
+    assert!(again[0].duplicate);
+    assert!(ids.contains(&again[0].event_id));
 }
 
 async fn a_batch_with_a_conflict_stores_nothing(t: &TestStore) {
