@@ -24,9 +24,9 @@ pub struct WorkerSettings {
     /// deliveries claimed and waiting for their webhook to have room.
     pub concurrency: usize,
     /// Calls in flight at once to one webhook. A webhook also holds up to
-    /// three times as many claimed deliveries waiting their turn (plus one
-    /// claim's worth), so a slow receiver holds a bounded share of the
-    /// worker and a fast one always has work ready.
+    /// seven times as many claimed deliveries waiting their turn, so a slow
+    /// receiver holds a bounded share of the worker and a fast one always
+    /// has work ready.
     pub per_webhook: usize,
     /// Deliveries claimed per statement, at most.
     pub batch: u32,
@@ -44,9 +44,9 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             name: format!("worker-{}", std::process::id()),
-            concurrency: 512,
+            concurrency: 1024,
             per_webhook: 32,
-            batch: 100,
+            batch: 200,
             lease: Duration::from_secs(120),
             poll_interval: Duration::from_secs(1),
             health: Health::default(),
@@ -255,9 +255,11 @@ async fn claim(
 }
 
 impl Shared {
-    /// Held per webhook before it is left out of claims.
+    /// Held per webhook before it is left out of claims. Half of it
+    /// waiting is several claims' worth of work at loopback speed, so a
+    /// fast webhook's calls do not wait for the next claim.
     fn lane_cap(&self) -> usize {
-        self.per_webhook * 4
+        self.per_webhook * 8
     }
 
     /// How many deliveries to claim for each due webhook: what its lane

@@ -162,7 +162,7 @@ pub(crate) struct Settings {
         global = true
     )]
     pub(crate) allow_destinations: Option<Vec<String>>,
-    /// Calls in flight at once per worker process [default: 256].
+    /// Deliveries held at once per worker process: calls in flight plus claimed ones waiting their webhook's turn [default: 1024].
     #[arg(long, env = "SELKI_WORKER_CONCURRENCY", global = true)]
     pub(crate) worker_concurrency: Option<usize>,
     /// Calls in flight at once to one webhook, per worker process [default: 32].
