@@ -445,36 +445,19 @@ const TARGET_COLUMNS: &str = "id, url, headers, enabled, retry_attempts, retry_d
     retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
     previous_secret_key_id, previous_secret_expires_at";
 
+/// A delivery row joined with its event (`event_type`, `body`).
 fn claimed_from(
     row: &AnyRow,
     lease: &str,
     targets: &HashMap<WebhookId, Arc<Target>>,
 ) -> Result<Claimed, StoreError> {
-    let webhook_id = parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?;
-    let target = targets
-        .get(&webhook_id)
-        .cloned()
-        // Deleted between claim and read-back: nothing to send to.
-        .unwrap_or_else(|| Arc::new(Target::gone(webhook_id)));
-    Ok(Claimed {
-        delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
-        event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
-        event_type: parsed(
-            "event_type",
-            &text(row, "event_type")?,
-            str::parse::<EventType>,
-        )?,
-        webhook_id,
-        organization: parsed(
-            "organization_id",
-            &text(row, "organization_id")?,
-            OrganizationId::parse,
-        )?,
-        attempt: u32::try_from(int(row, "attempts")? + 1).unwrap_or(u32::MAX),
-        body: text(row, "body")?,
-        lease: lease.to_owned(),
-        target,
-    })
+    let leased = leased_from(row)?;
+    let event = (
+        parsed("event_type", &text(row, "event_type")?, str::parse)?,
+        text(row, "body")?,
+    );
+    let bodies = HashMap::from([(leased.event_id, event)]);
+    leased.claimed(lease, targets, &bodies)
 }
 
 impl Target {
