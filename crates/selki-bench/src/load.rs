@@ -127,24 +127,11 @@ impl Load {
         clients: usize,
         length: Duration,
     ) -> anyhow::Result<Vec<Duration>> {
-        let until = Instant::now() + length;
-        let mut tasks = Vec::with_capacity(clients);
-        for client in 0..clients {
-            let load = self.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while Instant::now() < until {
-                    let (_, sent) = load.submit_one(client).await?;
-                    latencies.push(sent.elapsed());
-                }
-                anyhow::Ok(latencies)
-            }));
-        }
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await??);
-        }
-        Ok(all)
+        self.for_a_while(clients, length, |load, client| async move {
+            let (_, sent) = load.submit_one(client).await?;
+            Ok(sent.elapsed())
+        })
+        .await
     }
 
     /// Batches of `size` from `clients` concurrent clients for `length`:
@@ -155,23 +142,44 @@ impl Load {
         size: usize,
         length: Duration,
     ) -> anyhow::Result<usize> {
+        let batches = self
+            .for_a_while(clients, length, move |load, client| async move {
+                Ok(load.submit_batch(client, size).await?.0.len())
+            })
+            .await?;
+        Ok(batches.into_iter().sum())
+    }
+
+    /// `step` over and over from `clients` concurrent clients until
+    /// `length` has passed: every step's result.
+    async fn for_a_while<T, F, Fut>(
+        &self,
+        clients: usize,
+        length: Duration,
+        step: F,
+    ) -> anyhow::Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(Self, usize) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = anyhow::Result<T>> + Send,
+    {
         let until = Instant::now() + length;
         let mut tasks = Vec::with_capacity(clients);
         for client in 0..clients {
-            let load = self.clone();
+            let (load, step) = (self.clone(), step.clone());
             tasks.push(tokio::spawn(async move {
-                let mut accepted = 0;
+                let mut results = Vec::new();
                 while Instant::now() < until {
-                    accepted += load.submit_batch(client, size).await?.0.len();
+                    results.push(step(load.clone(), client).await?);
                 }
-                anyhow::Ok(accepted)
+                anyhow::Ok(results)
             }));
         }
-        let mut total = 0;
+        let mut all = Vec::new();
         for task in tasks {
-            total += task.await??;
+            all.extend(task.await??);
         }
-        Ok(total)
+        Ok(all)
     }
 
     /// One event per RPC at a fixed offered rate for `length`, each RPC in

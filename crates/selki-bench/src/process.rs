@@ -143,9 +143,9 @@ pub(crate) fn postgres_cpu_seconds() -> f64 {
         .sum()
 }
 
-/// One scrape of the server's Prometheus endpoint: `name value` pairs of
-/// the samples whose name starts with `prefix`.
-pub(crate) async fn scrape(metrics_addr: &str, prefix: &str) -> anyhow::Result<Vec<(String, f64)>> {
+/// One scrape of the server's Prometheus endpoint: the `_sum` and
+/// `_count` of the histogram `name` (zero while it has no samples).
+pub(crate) async fn histogram_totals(metrics_addr: &str, name: &str) -> anyhow::Result<(f64, f64)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(metrics_addr).await?;
     stream
@@ -153,12 +153,12 @@ pub(crate) async fn scrape(metrics_addr: &str, prefix: &str) -> anyhow::Result<V
         .await?;
     let mut text = String::new();
     stream.read_to_string(&mut text).await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_owned(), value.parse().ok()?))
-        })
-        .collect())
+    let value = |suffix: &str| {
+        let sample = format!("{name}{suffix} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&sample))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((value("_sum"), value("_count")))
 }

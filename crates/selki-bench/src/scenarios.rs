@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use selki_testkit::{Db, TestDatabase};
 
 use crate::load::Load;
-use crate::process::{Role, Server, own_cpu_seconds, postgres_cpu_seconds, scrape};
+use crate::process::{Role, Server, histogram_totals, own_cpu_seconds, postgres_cpu_seconds};
 use crate::receiver::Receiver;
 use crate::report::{Row, percentile};
 
@@ -292,16 +292,11 @@ async fn sample_claims(
             _ = ticker.tick() => {}
             _ = &mut stop => return samples,
         }
-        let Ok(scraped) = scrape(&metrics_addr, "selki_claim_duration_seconds_").await else {
+        let Ok((sum, count)) =
+            histogram_totals(&metrics_addr, "selki_claim_duration_seconds").await
+        else {
             continue;
         };
-        let value = |suffix: &str| {
-            scraped
-                .iter()
-                .find(|(n, _)| n.ends_with(suffix))
-                .map_or(0.0, |(_, v)| *v)
-        };
-        let (sum, count) = (value("_sum"), value("_count"));
         if count > last.1 {
             samples.push((sum - last.0) / (count - last.1) * 1000.0);
         }
@@ -419,19 +414,13 @@ impl Setup {
 
     /// The mean time of the server's webhook calls, from its metrics.
     async fn mean_call_ms(&self) -> f64 {
-        let scraped = scrape(
+        let (sum, count) = histogram_totals(
             &self.server.metrics_addr,
-            "selki_webhook_call_duration_seconds_",
+            "selki_webhook_call_duration_seconds",
         )
         .await
         .unwrap_or_default();
-        let value = |suffix: &str| {
-            scraped
-                .iter()
-                .find(|(n, _)| n.ends_with(suffix))
-                .map_or(0.0, |(_, v)| *v)
-        };
-        value("_sum") / value("_count").max(1.0) * 1000.0
+        sum / count.max(1.0) * 1000.0
     }
 
     fn rejections(&self) -> String {

@@ -207,7 +207,7 @@ async fn claim_loop(
         if !more {
             // Nothing more is due now: wait for news, or poll. A full lane
             // is worth another claim once it has drained.
-            let held_back = !shared.full_lanes().is_empty();
+            let held_back = shared.any_lane_full();
             tokio::select! {
                 _ = due.changed() => {}
                 () = shared.freed.notified(), if held_back => {}
@@ -290,13 +290,9 @@ impl Shared {
         wants
     }
 
-    fn full_lanes(&self) -> Vec<WebhookId> {
+    fn any_lane_full(&self) -> bool {
         let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        lanes
-            .iter()
-            .filter(|(_, lane)| lane.full)
-            .map(|(id, _)| *id)
-            .collect()
+        lanes.values().any(|lane| lane.full)
     }
 
     /// Sends a claimed delivery in a task of its own, or queues it behind
