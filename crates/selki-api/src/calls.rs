@@ -350,17 +350,40 @@ impl Api {
             .ok_or_else(|| webhook_not_found(id))
     }
 
-    /// Makes a call by hand now, and records it.
+    /// Makes a call by hand now, and records it. The POST is sent before
+    /// anything is written, so a recording that fails says the call was
+    /// made; a short outage is waited out first.
     async fn call_now(&self, delivery: Delivery<'_>) -> Result<CallRecord, ApiError> {
         let (call, _) = self.inner.dispatcher.call(delivery).await;
-        let disabled = self
-            .store()
-            .record_call(&call, self.inner.settings.health)
-            .await?;
-        for webhook in &disabled {
-            tracing::warn!(%webhook, "webhook disabled after a manual call");
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self
+                .store()
+                .record_call(&call, self.inner.settings.health)
+                .await
+            {
+                Ok(disabled) => {
+                    for webhook in &disabled {
+                        tracing::warn!(%webhook, "webhook disabled after a manual call");
+                    }
+                    return Ok(call);
+                }
+                Err(err) if err.is_transient() && wait < Duration::from_secs(2) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+                Err(cause) => {
+                    let made = format!(
+                        "{}: {}{}",
+                        call.id,
+                        call.http_status
+                            .map_or_else(String::new, |s| format!("HTTP {s}, ")),
+                        call.outcome.as_str()
+                    );
+                    return Err(ApiError::CallNotRecorded { made, cause });
+                }
+            }
         }
-        Ok(call)
     }
 }
 

@@ -49,6 +49,14 @@ pub enum ApiError {
     FailedPrecondition(String),
     #[error("storage failed")]
     Store(#[from] StoreError),
+    /// A manual or test call was made, but recording it failed: the
+    /// receiver got it, Recent Calls will not show it.
+    #[error("the call was made ({made}) but could not be recorded")]
+    CallNotRecorded {
+        made: String,
+        #[source]
+        cause: StoreError,
+    },
 }
 
 impl From<ApiError> for Status {
@@ -68,6 +76,18 @@ impl From<ApiError> for Status {
             ApiError::AlreadyExists(message) => Status::already_exists(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
             ApiError::Store(err) => store_status(&err),
+            ApiError::CallNotRecorded { made, cause } => {
+                tracing::error!(error = %chain(&cause), call = %made, "a manual call was made but not recorded");
+                let message = format!(
+                    "the call was made ({made}) but could not be recorded, so Recent Calls will \
+                     not show it; retrying sends it again"
+                );
+                if cause.is_transient() {
+                    Status::unavailable(message)
+                } else {
+                    Status::internal(message)
+                }
+            }
         }
     }
 }
@@ -78,12 +98,17 @@ fn store_status(err: &StoreError) -> Status {
         StoreError::Unavailable(_) | StoreError::Migrate(_) | StoreError::Closed => {
             Status::unavailable("the database is unavailable; nothing was written, retry later")
         }
+        StoreError::CommitUnknown(_) => Status::unavailable(
+            "the database connection failed while committing: the change may or may not be \
+             stored; check before retrying (a submission retried with the same client_event_id \
+             is stored once)",
+        ),
         StoreError::ClientEventIdConflict {
             client_event_id, ..
         } => Status::already_exists(format!(
             "client_event_id `{client_event_id}` was already used for a different event"
         )),
-        StoreError::SealedWithUnknownKey(_) | StoreError::Corrupt(_) => {
+        StoreError::Refused(_) | StoreError::SealedWithUnknownKey(_) | StoreError::Corrupt(_) => {
             Status::internal("internal error; the server log has the details")
         }
     }

@@ -17,7 +17,7 @@ mod ssrf;
 mod worker;
 
 pub use dispatch::{Delivery, Dispatcher, TIMEOUT_MAX, TIMEOUT_MIN};
-pub use excerpt::{EXCERPT_BYTES, excerpt};
+pub use excerpt::{EXCERPT_BYTES, excerpt, excerpt_of};
 pub use metrics::Metrics;
 pub use retry::{RETRY_AFTER_MAX, RETRY_AFTER_MIN, next_delay, parse_retry_after};
 pub use sender::{Answer, Outgoing, Sender, SenderError};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use selki_domain::{CallTrigger, WebhookId};
-use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Store};
+use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Recorded, Store};
 use time::OffsetDateTime;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
@@ -429,7 +429,10 @@ fn jitter() -> f64 {
     unit
 }
 
-/// Writes results in batches until every sender is gone.
+/// Writes results in batches until every sender is gone. A row the
+/// database refuses fails only itself (`record_attempts_isolated`); an
+/// outage is waited out, then the batch is dropped (its leases run out and
+/// its deliveries are made again: at least once).
 async fn record(
     store: Store,
     mut outbox: mpsc::Receiver<Attempt>,
@@ -441,12 +444,9 @@ async fn record(
         let mut wait = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {
-            match store.record_attempts(&batch, health).await {
-                Ok(disabled) => {
-                    for webhook in &disabled {
-                        tracing::warn!(%webhook, "webhook disabled by the worker");
-                    }
-                    metrics.webhooks_disabled(disabled.len());
+            match store.record_attempts_isolated(&batch, health).await {
+                Ok(recorded) => {
+                    report(&recorded, &metrics);
                     break;
                 }
                 Err(err) if waited < RECORD_PATIENCE => {
@@ -463,6 +463,19 @@ async fn record(
             }
         }
         batch.clear();
+    }
+}
+
+fn report(recorded: &Recorded, metrics: &crate::Metrics) {
+    for webhook in &recorded.disabled {
+        tracing::warn!(%webhook, "webhook disabled by the worker");
+    }
+    metrics.webhooks_disabled(recorded.disabled.len());
+    for call in &recorded.stripped {
+        tracing::warn!(%call, "the database refused this call as answered: stored without the receiver's text");
+    }
+    for call in &recorded.lost {
+        tracing::error!(%call, "the database refused this call even without the receiver's text: its delivery moved on, the call is not stored");
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use crate::deliveries::millis;
-use crate::rows::{int, opt_int, opt_text, parsed, placeholders, text};
+use crate::rows::{int, opt_int, opt_text, parsed, placeholders, storable, text};
 use crate::stats::{BUCKET_MS, latency_bucket};
 use crate::{Backend, Page, Scope, Store, StoreError};
 
@@ -40,6 +40,23 @@ pub struct CallRecord {
 impl CallRecord {
     pub fn succeeded(&self) -> bool {
         self.outcome == CallOutcome::Success
+    }
+
+    /// The same call with what the receiver controls (its response and
+    /// the error text built from it) replaced by a note: what is stored
+    /// when the database refused the call as it was.
+    pub fn without_receiver_text(&self) -> Self {
+        Self {
+            response_excerpt: self
+                .response_excerpt
+                .as_ref()
+                .map(|_| "[the response excerpt could not be stored]".to_owned()),
+            error_message: self
+                .error_message
+                .as_ref()
+                .map(|_| "[the error message could not be stored]".to_owned()),
+            ..self.clone()
+        }
     }
 }
 
@@ -342,7 +359,8 @@ async fn insert_calls(
     let sql = format!(
         "INSERT INTO calls (id, delivery_id, webhook_id, organization_id, event_id, \
          event_type, attempt, call_trigger, outcome, http_status, url, started_at, \
-         duration_ms, error_message, response_excerpt) VALUES {}",
+         duration_ms, error_message, response_excerpt) VALUES {} \
+         ON CONFLICT (id) DO NOTHING",
         placeholders(calls.len(), 15)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -361,8 +379,8 @@ async fn insert_calls(
             .bind(call.url.clone())
             .bind(call.started_at_ms)
             .bind(call.duration_ms)
-            .bind(call.error_message.clone())
-            .bind(call.response_excerpt.clone());
+            .bind(call.error_message.as_deref().map(storable))
+            .bind(call.response_excerpt.as_deref().map(storable));
     }
     query.execute(&mut **tx).await?;
     Ok(())

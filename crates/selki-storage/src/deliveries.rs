@@ -66,6 +66,19 @@ pub enum Next {
     Released,
 }
 
+/// What recording a batch came to.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Webhooks this disabled (410 Gone, or failing for too long).
+    pub disabled: Vec<WebhookId>,
+    /// Calls stored with the receiver's text replaced by a note, because
+    /// the database refused them as they were.
+    pub stripped: Vec<CallId>,
+    /// Calls the database refused even so: their deliveries moved on (so
+    /// they are not sent again), but the calls are not stored.
+    pub lost: Vec<CallId>,
+}
+
 /// A claimed delivery's attempt (or non-attempt) to record.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -237,15 +250,101 @@ impl Store {
         }
         let calls: Vec<&CallRecord> = attempts.iter().filter_map(|a| a.call.as_ref()).collect();
         let disabled = self.record_calls(&mut tx, &calls, health).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.calls_recorded(&calls);
         Ok(disabled)
+    }
+
+    /// Records attempts like [`Store::record_attempts`], but a row the
+    /// database refuses fails only itself: the batch is split until the
+    /// refused attempt is alone, and that one is recorded without the
+    /// receiver's text (or, refused even so, without its call). Fails only
+    /// on an outage, and may then be retried as a whole: a call recorded
+    /// twice is stored once, and a delivery moves on only once.
+    pub async fn record_attempts_isolated(
+        &self,
+        attempts: &[Attempt],
+        health: Health,
+    ) -> Result<Recorded, StoreError> {
+        let mut recorded = Recorded::default();
+        let mut parts: Vec<&[Attempt]> = vec![attempts];
+        while let Some(part) = parts.pop() {
+            match self.record_attempts(part, health).await {
+                Ok(disabled) => recorded.disabled.extend(disabled),
+                Err(err) if err.is_transient() => return Err(err),
+                Err(_) if part.len() > 1 => {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
+                Err(err) => {
+                    let [attempt] = part else { return Err(err) };
+                    self.record_refused(attempt, health, &mut recorded).await?;
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// One attempt the database refused: without the receiver's text,
+    /// then without its call.
+    async fn record_refused(
+        &self,
+        attempt: &Attempt,
+        health: Health,
+        recorded: &mut Recorded,
+    ) -> Result<(), StoreError> {
+        let Some(call) = &attempt.call else {
+            // Nothing of the receiver's in it: a defect of ours, logged by
+            // the caller; the lease runs out and it is tried again.
+            return Err(StoreError::Corrupt(format!(
+                "delivery {} could not be recorded",
+                attempt.claimed.delivery_id
+            )));
+        };
+        let stripped = Attempt {
+            call: Some(call.without_receiver_text()),
+            ..attempt.clone()
+        };
+        match self.record_attempts(std::slice::from_ref(&stripped), health).await {
+            Ok(disabled) => {
+                recorded.disabled.extend(disabled);
+                recorded.stripped.push(call.id);
+                return Ok(());
+            }
+            Err(err) if err.is_transient() => return Err(err),
+            Err(_) => {}
+        }
+        let bare = Attempt {
+            call: None,
+            ..attempt.clone()
+        };
+        let disabled = self.record_attempts(std::slice::from_ref(&bare), health).await?;
+        recorded.disabled.extend(disabled);
+        recorded.lost.push(call.id);
+        Ok(())
     }
 
     /// Records a call made by hand (a redelivery or a test event). A
     /// successful redelivery completes its delivery if it had failed or
     /// been skipped; a failed one is not retried.
+    /// A call the database refuses as it is, is stored without the
+    /// receiver's text.
     pub async fn record_call(
+        &self,
+        call: &CallRecord,
+        health: Health,
+    ) -> Result<Vec<WebhookId>, StoreError> {
+        match self.try_record_call(call, health).await {
+            Err(StoreError::Refused(_)) => {
+                self.try_record_call(&call.without_receiver_text(), health)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_record_call(
         &self,
         call: &CallRecord,
         health: Health,
@@ -264,7 +363,7 @@ impl Store {
             .await?;
         }
         let disabled = self.record_calls(&mut tx, &[call], health).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.calls_recorded(&[call]);
         Ok(disabled)
     }

@@ -34,7 +34,7 @@ impl Store {
         // the unique index, rolls back, and on its second try finds the
         // winner's event.
         match self.try_submit(events).await {
-            Err(StoreError::Unavailable(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+            Err(StoreError::Refused(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 self.try_submit(events).await
             }
             other => other,
@@ -111,7 +111,7 @@ impl Store {
         if due {
             self.notify_due(&mut tx).await?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         if due {
             self.announce_due_locally();
         }

@@ -10,6 +10,7 @@
 mod api_keys;
 mod calls;
 mod deliveries;
+mod error;
 mod events;
 mod ingest;
 mod keyring;
@@ -29,7 +30,8 @@ use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
 pub use calls::{CallFilter, CallRecord, Health};
-pub use deliveries::{Attempt, Claimed, Next, Target};
+pub use deliveries::{Attempt, Claimed, Next, Recorded, Target};
+pub use error::StoreError;
 pub use keyring::{Keyring, KeyringError, Sealed};
 pub use maintenance::{Pruned, QueueStats};
 pub use model::{
@@ -60,38 +62,6 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    }
-}
-
-/// Why a storage call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be reached or failed; nothing was written.
-    #[error("database unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    /// Migrations could not be applied.
-    #[error("migrating the database failed")]
-    Migrate(#[source] sqlx::migrate::MigrateError),
-    /// A submission reused a client event id with different content.
-    #[error("client event id `{client_event_id}` was already used for a different event")]
-    ClientEventIdConflict {
-        index: usize,
-        client_event_id: String,
-    },
-    /// A stored secret could not be opened with the configured keys.
-    #[error("the signing secret of {0} cannot be opened with the configured keys")]
-    SealedWithUnknownKey(String),
-    /// A row holds something this version cannot read.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    /// The store's writers have stopped (the process is shutting down).
-    #[error("the store is closed")]
-    Closed,
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        Self::Unavailable(err)
     }
 }
 

@@ -34,6 +34,17 @@ pub(crate) fn parsed<T, E: std::fmt::Display>(
     parse(value).map_err(|e| StoreError::Corrupt(format!("{column} `{value}`: {e}")))
 }
 
+/// Text as both databases store it: PostgreSQL refuses NUL in text, so a
+/// NUL that reached here (receivers' text is made safe before, this is the
+/// last line) is replaced by U+FFFD.
+pub(crate) fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}")
+    } else {
+        text.to_owned()
+    }
+}
+
 pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
 }

@@ -161,7 +161,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         Ok(true)
     }
 

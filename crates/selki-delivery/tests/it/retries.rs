@@ -73,6 +73,13 @@ fn retry_after_is_read_as_seconds_or_an_http_date() {
 }
 
 #[test]
+fn excerpts_never_hold_a_nul_byte_and_say_they_were_changed() {
+    assert_eq!(excerpt(b"ok\0"), "[NUL bytes replaced] ok\u{fffd}");
+    assert_eq!(excerpt(b"\0\xff"), "[not UTF-8] \u{fffd}\u{fffd}");
+    assert!(!excerpt(b"a\0b\0c").contains('\0'));
+}
+
+#[test]
 fn excerpts_keep_text_mark_binary_and_say_where_they_were_cut() {
     assert_eq!(excerpt(b"ok"), "ok");
     assert_eq!(excerpt("grüße".as_bytes()), "grüße");

@@ -40,6 +40,8 @@ macro_rules! delivering {
     };
 }
 
+pub(crate) use delivering;
+
 delivering!(
     every_event_reaches_its_webhook_signed_with_the_exact_body_and_headers,
     failures_are_retried_with_fresh_signatures_honouring_retry_after,

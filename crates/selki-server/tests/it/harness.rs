@@ -3,6 +3,7 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use selki_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use selki_proto::v1::event_service_client::EventServiceClient;
@@ -11,7 +12,7 @@ use selki_testkit::{Db, TestDatabase};
 use tonic::transport::Channel;
 
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
-const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+pub(crate) const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 /// Flags of a server that delivers to loopback receivers quickly.
 pub(crate) const DELIVERING: &[&str] = &[
@@ -33,24 +34,69 @@ pub(crate) struct Process {
     /// The gRPC address, unless it only delivers.
     pub(crate) addr: Option<String>,
     pub(crate) metrics: Option<String>,
+    /// Everything it wrote to standard error so far.
+    log: Arc<Mutex<String>>,
+}
+
+/// How to start a server beyond its flags.
+#[derive(Default, Clone)]
+pub(crate) struct Launch {
+    pub(crate) args: Vec<String>,
+    /// Set (or, with an empty value, removed) on top of the defaults.
+    pub(crate) env: Vec<(String, String)>,
+    /// A command the server runs under, e.g. `faketime -f +5m`.
+    pub(crate) wrapper: Vec<String>,
+    /// Where to run it; a temporary directory's worth of nothing otherwise.
+    pub(crate) dir: Option<std::path::PathBuf>,
+}
+
+impl Launch {
+    pub(crate) fn args(args: &[&str]) -> Self {
+        Self {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) fn under(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|a| (*a).to_owned()).collect();
+        self
+    }
 }
 
 impl Process {
     /// Starts one on a database and waits until it says it is up.
     pub(crate) async fn spawn(database_url: &str, args: &[&str]) -> Self {
-        let mut child = server_command()
-            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-            .args(args)
-            .env("DATABASE_URL", database_url)
-            .env("SELKI_ADMIN_KEY", ADMIN_KEY)
-            .env("SELKI_SECRET_KEYS", SECRET_KEYS)
+        Self::launch(database_url, Launch::args(args)).await
+    }
+
+    pub(crate) async fn launch(database_url: &str, launch: Launch) -> Self {
+        let mut child = launch_command(database_url, &launch)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn selki-server");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Still shown with the test's output, as before.
+                eprintln!("{line}");
+                let mut log = lines.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("stdout");
+        let args = &launch.args;
         let api = !args.windows(2).any(|w| w == ["--role", "worker"]);
-        let metrics = args.contains(&"--metrics-listen");
+        let metrics = args.iter().any(|a| a == "--metrics-listen");
         // The server prints its addresses once it listens: wait for them,
         // then keep reading so its later lines never hit a closed pipe.
         let (addr, metrics) = tokio::task::spawn_blocking(move || {
@@ -78,6 +124,43 @@ impl Process {
             child,
             addr,
             metrics,
+            log,
+        }
+    }
+
+    /// Runs a server to its end (it is expected to refuse to start): its
+    /// exit status and standard error.
+    pub(crate) fn run_to_exit(database_url: &str, launch: &Launch) -> (std::process::ExitStatus, String) {
+        let output = launch_command(database_url, launch)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run selki-server");
+        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server logged so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until the server logs a line containing `text`.
+    pub(crate) async fn logged(&self, text: &str, within: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not log `{text}` in {within:?}:\n{log}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -86,6 +169,34 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn launch_command(database_url: &str, launch: &Launch) -> Command {
+    let mut command = match launch.wrapper.split_first() {
+        None => server_command(),
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .args(rest)
+                .arg(env!("CARGO_BIN_EXE_selki-server"));
+            c
+        }
+    };
+    command
+        .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+        .args(&launch.args)
+        .env("DATABASE_URL", database_url)
+        .env("SELKI_ADMIN_KEY", ADMIN_KEY)
+        .env("SELKI_SECRET_KEYS", SECRET_KEYS)
+        .current_dir(launch.dir.clone().unwrap_or_else(std::env::temp_dir));
+    for (name, value) in &launch.env {
+        match value.as_str() {
+            "" => command.env_remove(name),
+            v => command.env(name, v),
+        };
+    }
+    command
 }
 
 impl Drop for Process {
@@ -99,6 +210,24 @@ pub(crate) struct TestServer {
     pub(crate) process: Process,
     pub(crate) channel: Channel,
     pub(crate) db: TestDatabase,
+}
+
+async fn connect(process: &Process, ca: Option<&[u8]>) -> Channel {
+    let addr = process.addr.clone().expect("an API address");
+    let channel = match ca {
+        None => Channel::from_shared(format!("http://{addr}")).expect("uri"),
+        Some(ca) => {
+            let port = addr.rsplit(':').next().expect("port");
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(ca))
+                .domain_name("localhost");
+            Channel::from_shared(format!("https://localhost:{port}"))
+                .expect("uri")
+                .tls_config(tls)
+                .expect("tls")
+        }
+    };
+    channel.connect().await.expect("connect")
 }
 
 pub(crate) fn server_command() -> Command {
@@ -124,21 +253,19 @@ impl TestServer {
     pub(crate) async fn start_with(db: Db, args: &[&str], ca: Option<&[u8]>) -> Option<Self> {
         let db = TestDatabase::create(db).await?;
         let process = Process::spawn(&db.url, args).await;
-        let addr = process.addr.clone().expect("an API address");
-        let channel = match ca {
-            None => Channel::from_shared(format!("http://{addr}")).expect("uri"),
-            Some(ca) => {
-                let port = addr.rsplit(':').next().expect("port");
-                let tls = tonic::transport::ClientTlsConfig::new()
-                    .ca_certificate(tonic::transport::Certificate::from_pem(ca))
-                    .domain_name("localhost");
-                Channel::from_shared(format!("https://localhost:{port}"))
-                    .expect("uri")
-                    .tls_config(tls)
-                    .expect("tls")
-            }
-        };
-        let channel = channel.connect().await.expect("connect");
+        let channel = connect(&process, ca).await;
+        Some(Self {
+            process,
+            channel,
+            db,
+        })
+    }
+
+    /// Started as `launch` says.
+    pub(crate) async fn launch(db: Db, launch: Launch) -> Option<Self> {
+        let db = TestDatabase::create(db).await?;
+        let process = Process::launch(&db.url, launch).await;
+        let channel = connect(&process, None).await;
         Some(Self {
             process,
             channel,
@@ -149,15 +276,16 @@ impl TestServer {
     /// SIGKILLs the server and starts a new one on the same database.
     pub(crate) async fn kill_and_restart(&mut self, args: &[&str]) {
         let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
+        self.replace(Launch::args(&all)).await;
+    }
+
+    /// SIGKILLs the server and starts another on the same database, as
+    /// `launch` says.
+    pub(crate) async fn replace(&mut self, launch: Launch) {
         let _ = self.process.child.kill();
         let _ = self.process.child.wait();
-        self.process = Process::spawn(&self.db.url, &all).await;
-        let addr = self.process.addr.clone().expect("an API address");
-        self.channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        self.process = Process::launch(&self.db.url, launch).await;
+        self.channel = connect(&self.process, None).await;
     }
 
     /// Another process on the same database, delivering quickly.

@@ -4,6 +4,7 @@
 mod bad_input;
 mod delivery;
 mod events;
+mod faults;
 mod fixtures;
 mod harness;
 mod management;

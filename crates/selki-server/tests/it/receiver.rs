@@ -26,6 +26,8 @@ pub(crate) enum Answer {
     Redirect,
     /// A response whose body fails: the connection is closed.
     Close,
+    /// 200 with exactly these bytes as the body.
+    Body(&'static [u8]),
 }
 
 /// One request as the receiver saw it.
@@ -197,6 +199,7 @@ async fn handle(
         Answer::Redirect => {
             (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response()
         }
+        Answer::Body(bytes) => (StatusCode::OK, bytes).into_response(),
         Answer::Close => {
             let broken = tokio_stream::iter([
                 Ok(Bytes::from_static(b"partial")),
