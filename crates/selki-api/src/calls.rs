@@ -453,6 +453,7 @@ fn outcome(value: i32) -> Result<CallOutcome, String> {
         Ok(P::TlsError) => CallOutcome::TlsError,
         Ok(P::BlockedDestination) => CallOutcome::BlockedDestination,
         Ok(P::InvalidResponse) => CallOutcome::InvalidResponse,
+        Ok(P::SigningUnavailable) => CallOutcome::SigningUnavailable,
         Ok(P::Unspecified) | Err(_) => return Err(format!("{value} is not a known call outcome")),
     })
 }
@@ -468,6 +469,7 @@ fn outcome_to_proto(outcome: CallOutcome) -> pb::CallOutcome {
         CallOutcome::TlsError => P::TlsError,
         CallOutcome::BlockedDestination => P::BlockedDestination,
         CallOutcome::InvalidResponse => P::InvalidResponse,
+        CallOutcome::SigningUnavailable => P::SigningUnavailable,
     }
 }
 

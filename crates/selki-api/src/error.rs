@@ -108,7 +108,7 @@ fn store_status(err: &StoreError) -> Status {
         } => Status::already_exists(format!(
             "client_event_id `{client_event_id}` was already used for a different event"
         )),
-        StoreError::Refused(_) | StoreError::SealedWithUnknownKey(_) | StoreError::Corrupt(_) => {
+        StoreError::Refused(_) | StoreError::Unopenable(_) | StoreError::Corrupt(_) => {
             Status::internal("internal error; the server log has the details")
         }
     }

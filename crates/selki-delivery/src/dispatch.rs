@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use selki_domain::{CallId, CallTrigger, DeliveryId, EventId, OrganizationId};
-use selki_storage::{CallRecord, Claimed, Clock, Target};
+use selki_domain::{CallId, CallOutcome, CallTrigger, DeliveryId, EventId, OrganizationId};
+use selki_storage::{CallRecord, Claimed, Clock, Opened, Target};
 use selki_webhooks::{DeliveryHeaders, EventType, Webhook};
 
 use crate::{Answer, Metrics, Outgoing, Sender};
@@ -98,17 +98,24 @@ impl Dispatcher {
     pub async fn call(&self, d: Delivery<'_>) -> (CallRecord, Answer) {
         let call_id = CallId::new();
         let started_at_ms = self.clock.now_ms();
-        let headers = self.headers(&d, call_id, started_at_ms.div_euclid(1000));
-        let timeout = self.timeout_of(d.target);
-        let answer = self
-            .sender
-            .send(Outgoing {
-                url: d.target.url.as_url(),
-                headers: &headers,
-                body: d.body.to_owned(),
-                timeout,
-            })
-            .await;
+        let answer = match &d.target.sealed {
+            // Unsigned or without its headers would be a different request:
+            // nothing is sent, and the failure says which key is missing.
+            Err(unopenable) => {
+                Answer::not_sent(CallOutcome::SigningUnavailable, unopenable.to_string())
+            }
+            Ok(opened) => {
+                let headers = self.headers(&d, opened, call_id, started_at_ms.div_euclid(1000));
+                self.sender
+                    .send(Outgoing {
+                        url: d.target.url.as_url(),
+                        headers: &headers,
+                        body: d.body.to_owned(),
+                        timeout: self.timeout_of(d.target),
+                    })
+                    .await
+            }
+        };
         self.metrics.observe(&answer);
         let record = CallRecord {
             id: call_id,
@@ -131,12 +138,18 @@ impl Dispatcher {
     }
 
     /// The wire format's headers, then the webhook's own.
-    fn headers(&self, d: &Delivery<'_>, call_id: CallId, timestamp: i64) -> Vec<(String, String)> {
+    fn headers(
+        &self,
+        d: &Delivery<'_>,
+        opened: &Opened,
+        call_id: CallId,
+        timestamp: i64,
+    ) -> Vec<(String, String)> {
         let event_id = d.event_id.to_string();
         // Every live secret signs: during a rotation receivers holding
         // either secret verify.
-        let signature = (!d.target.secrets.is_empty()).then(|| {
-            d.target
+        let signature = (!opened.secrets.is_empty()).then(|| {
+            opened
                 .secrets
                 .iter()
                 .map(|secret| {
@@ -162,7 +175,7 @@ impl Dispatcher {
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .chain(
-                d.target
+                opened
                     .headers
                     .iter()
                     .map(|(n, v)| (n.to_owned(), v.to_owned())),

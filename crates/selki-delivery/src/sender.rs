@@ -42,6 +42,13 @@ pub struct Answer {
     pub duration: Duration,
 }
 
+impl Answer {
+    /// A call that was not made, and why.
+    pub fn not_sent(outcome: CallOutcome, error: String) -> Self {
+        failure(outcome, error, Instant::now())
+    }
+}
+
 /// The TLS or HTTP client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("building the HTTP client failed: {0}")]

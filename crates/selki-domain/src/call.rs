@@ -19,6 +19,8 @@ pub enum CallOutcome {
     TlsError,
     BlockedDestination,
     InvalidResponse,
+    /// Not sent: the webhook's signing secret cannot be opened.
+    SigningUnavailable,
 }
 
 macro_rules! names {
@@ -45,4 +47,5 @@ names!(CallOutcome {
     TlsError => "tls_error",
     BlockedDestination => "blocked_destination",
     InvalidResponse => "invalid_response",
+    SigningUnavailable => "signing_unavailable",
 });

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use selki_api::{Api, ApiSettings};
 use selki_delivery::{Destinations, Dispatcher, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
-use selki_storage::{Clock, Keyring, Store};
+use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -36,25 +36,92 @@ pub(crate) fn keyring(config: &Config) -> anyhow::Result<Keyring> {
             "secret-keys: required in production mode (e.g. SELKI_SECRET_KEYS=k1:$(openssl rand -base64 32))"
         );
         tracing::warn!(
-            "NO SECRET KEYS CONFIGURED: signing secrets are sealed with a fixed, publicly known \
-             development key. Set SELKI_SECRET_KEYS before storing real secrets."
+            "NO SECRET KEYS CONFIGURED: signing secrets and custom headers are sealed with a \
+             fixed, publicly known development key (`{DEVELOPMENT_KEY_ID}`). Set SELKI_SECRET_KEYS \
+             before storing real secrets; what is sealed until then is re-sealed with your key by \
+             running `selki-server reseal-secrets` once with SELKI_SECRET_KEYS set."
         );
         return Ok(Keyring::insecure_development());
     }
     Keyring::parse(&config.secret_keys).context("secret-keys")
 }
 
-pub(crate) async fn open_store(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.database_url, keyring(config)?, clock)
+pub(crate) async fn open_store(
+    config: &Config,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url, keyring, clock)
         .await
         .context("database-url: cannot connect")?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
 
+/// Every sealed value in use must open with the configured keys: a
+/// production server refuses to start otherwise, a development one warns.
+async fn check_sealed(store: &Store, mode: Mode) -> anyhow::Result<()> {
+    let check = store.check_sealed().await.context("checking sealed secrets")?;
+    if check.unopenable.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = check
+        .unopenable
+        .iter()
+        .map(|(key, n)| format!("`{key}` ({n} webhook{})", if *n == 1 { "" } else { "s" }))
+        .collect();
+    let mut message = format!(
+        "stored signing secrets cannot be opened with the configured keys: they were sealed with \
+         {}, which SELKI_SECRET_KEYS does not list. List that key again (anywhere after the \
+         first: the first key seals, every listed key opens); until then those webhooks' \
+         deliveries fail as `signing_unavailable` and are retried.",
+        keys.join(", ")
+    );
+    if check.unopenable.contains_key(DEVELOPMENT_KEY_ID) {
+        message.push_str(&format!(
+            " What the development key (`{DEVELOPMENT_KEY_ID}`) sealed while no keys were set is \
+             re-sealed with your first key by `selki-server reseal-secrets` (run it once with \
+             SELKI_SECRET_KEYS set)."
+        ));
+    }
+    match mode {
+        Mode::Production => anyhow::bail!("secret-keys: {message}"),
+        Mode::Dev => {
+            tracing::error!("{message}");
+            Ok(())
+        }
+    }
+}
+
+/// `reseal-secrets`: every stored secret sealed with the newest key,
+/// including what the development key sealed.
+pub(crate) async fn reseal_secrets(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !config.secret_keys.is_empty(),
+        "secret-keys: reseal-secrets re-seals with the first configured key; set SELKI_SECRET_KEYS"
+    );
+    let keyring = keyring(config)?.also_opening_development_key();
+    let store = open_store(config, keyring, clock).await?;
+    let done = store.reseal_secrets().await.context("re-sealing secrets")?;
+    store.close().await;
+    tracing::info!(
+        resealed = done.resealed,
+        "signing secrets re-sealed with the newest key"
+    );
+    if !done.unopenable.is_empty() {
+        anyhow::bail!(
+            "secret-keys: some secrets were sealed with keys not configured, and are left as \
+             they were: {:?}",
+            done.unopenable
+        );
+    }
+    Ok(())
+}
+
 impl App {
     pub(crate) async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = open_store(&config, clock.clone()).await?;
+        let store = open_store(&config, keyring(&config)?, clock.clone()).await?;
+        check_sealed(&store, config.mode).await?;
         let listener = match config.role.serves_api() {
             true => Some(
                 TcpListener::bind(config.listen)

@@ -30,17 +30,14 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
-            app::open_store(&config, clock).await?.close().await;
+            app::open_store(&config, app::keyring(&config)?, clock)
+                .await?
+                .close()
+                .await;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::ResealSecrets => {
-            let store = app::open_store(&config, clock).await?;
-            let count = store.reseal_secrets().await.context("re-sealing secrets")?;
-            store.close().await;
-            tracing::info!(count, "signing secrets re-sealed with the newest key");
-            Ok(())
-        }
+        Command::ResealSecrets => app::reseal_secrets(&config, clock).await,
         Command::CreateApiKey { name, organization } => {
             let scope = match organization {
                 None => ApiKeyScope::Admin,
@@ -48,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
                     selki_domain::OrganizationId::parse(&org).context("--organization")?,
                 ),
             };
-            let store = app::open_store(&config, clock).await?;
+            let store = app::open_store(&config, app::keyring(&config)?, clock).await?;
             let key = selki_api::new_key_text();
             let new = NewApiKey {
                 scope,

@@ -16,21 +16,31 @@ use sqlx::any::AnyRow;
 use crate::calls::CallRecord;
 use crate::rows::{int, parsed, placeholders, text};
 use crate::webhooks::{retry_from, timeout_from, webhook_headers};
-use crate::{Backend, Health, Scope, Store, StoreError};
+use crate::{Backend, Health, Scope, Store, StoreError, Unopenable};
 
 /// Where and how a webhook's deliveries are sent, as stored right now.
 #[derive(Debug)]
 pub struct Target {
     pub webhook_id: WebhookId,
     pub url: EndpointUrl,
-    pub headers: CustomHeaders,
     pub retry: RetryPolicy,
     /// The webhook's own attempt timeout, if it set one.
     pub timeout: Option<Duration>,
     pub enabled: bool,
+    /// What the webhook keeps sealed at rest, opened; `Err` when this
+    /// server's keys do not open it. Then nothing is sent: the call is
+    /// recorded as failed (signing unavailable) and retried, and other
+    /// webhooks are not affected.
+    pub sealed: Result<Opened, Unopenable>,
+}
+
+/// A webhook's sealed settings, opened.
+#[derive(Debug, Default)]
+pub struct Opened {
     /// The secrets to sign with: the current one, then a rotated-out one
     /// still in its grace period. Empty: unsigned.
     pub secrets: Vec<Secret>,
+    pub headers: CustomHeaders,
 }
 
 /// A delivery a worker holds the lease of, with what it needs to send it.
@@ -383,12 +393,19 @@ impl Store {
             query = query.bind(id);
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let target = self.target_from(row)?;
-                Ok((target.webhook_id, Arc::new(target)))
+        // A row that cannot be read is left out, as if deleted (its
+        // deliveries are kept as skipped, recoverable): it must not stop
+        // the claim of every other webhook.
+        Ok(rows
+            .iter()
+            .filter_map(|row| match self.target_from(row) {
+                Ok(target) => Some((target.webhook_id, Arc::new(target))),
+                Err(err) => {
+                    tracing::error!(error = %err, "a webhook row cannot be read: its deliveries are skipped");
+                    None
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// Each leased delivery's event: its type and body, by event id.
@@ -421,17 +438,24 @@ impl Store {
 
     fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
         let webhook_id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
+        let sealed = match self.live_secrets(row, webhook_id) {
+            Ok(secrets) => Ok(Opened {
+                secrets,
+                headers: webhook_headers(row)?,
+            }),
+            Err(StoreError::Unopenable(unopenable)) => Err(unopenable),
+            Err(other) => return Err(other),
+        };
         Ok(Target {
             webhook_id,
             // Stored URLs passed the policy in force when they were written.
             url: parsed("url", &text(row, "url")?, |u| {
                 EndpointUrl::parse(u, UrlPolicy::AllowHttp)
             })?,
-            headers: webhook_headers(row)?,
             retry: retry_from(row)?,
             timeout: timeout_from(row)?,
             enabled: int(row, "enabled")? != 0,
-            secrets: self.live_secrets(row, webhook_id)?,
+            sealed,
         })
     }
 }
@@ -566,11 +590,10 @@ impl Target {
             webhook_id,
             url: EndpointUrl::parse("https://deleted.invalid/", UrlPolicy::HttpsOnly)
                 .expect("a valid URL"),
-            headers: CustomHeaders::default(),
             retry: RetryPolicy::default(),
             timeout: None,
             enabled: false,
-            secrets: Vec::new(),
+            sealed: Ok(Opened::default()),
         }
     }
 }

@@ -4,6 +4,17 @@
 
 use sqlx::error::DatabaseError;
 
+/// A value sealed at rest that this server's keys do not open: its key is
+/// not configured, or the value was tampered with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} of webhook {webhook} cannot be opened: it was sealed with key `{key_id}`, which this server does not have")]
+pub struct Unopenable {
+    pub webhook: String,
+    /// What is sealed: "signing secret", "custom headers".
+    pub what: &'static str,
+    pub key_id: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or cannot take writes now
@@ -30,9 +41,10 @@ pub enum StoreError {
         index: usize,
         client_event_id: String,
     },
-    /// A stored secret could not be opened with the configured keys.
-    #[error("the signing secret of {0} cannot be opened with the configured keys")]
-    SealedWithUnknownKey(String),
+    /// A sealed value (a signing secret, custom headers) could not be
+    /// opened with the configured keys.
+    #[error("{0}")]
+    Unopenable(Unopenable),
     /// A row holds something this version cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),

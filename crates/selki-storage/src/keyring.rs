@@ -10,6 +10,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 const NONCE_LEN: usize = 24;
 
+/// The id of the fixed, publicly known development key.
+pub const DEVELOPMENT_KEY_ID: &str = "dev";
+
 /// The keys that seal signing secrets. Never printed.
 #[derive(Clone)]
 pub struct Keyring {
@@ -71,10 +74,26 @@ impl Keyring {
     /// A keyring for development only: a fixed, publicly known key. The
     /// server warns loudly when it runs on this.
     pub fn insecure_development() -> Self {
-        Self::parse(&[
-            "dev:".to_owned() + &base64::engine::general_purpose::STANDARD.encode([7u8; 32])
-        ])
+        Self::parse(&[format!(
+            "{DEVELOPMENT_KEY_ID}:{}",
+            base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+        )])
         .expect("a valid fixed key")
+    }
+
+    /// This keyring, also opening (never sealing) what the development
+    /// key sealed: how `reseal-secrets` moves secrets stored in
+    /// development onto real keys.
+    pub fn also_opening_development_key(mut self) -> Self {
+        if !self.opens_with(DEVELOPMENT_KEY_ID) {
+            self.keys.extend(Self::insecure_development().keys);
+        }
+        self
+    }
+
+    /// Whether a value sealed with `key_id` can be opened here.
+    pub fn opens_with(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|(id, _)| id == key_id)
     }
 
     pub fn sealing_key_id(&self) -> &str {

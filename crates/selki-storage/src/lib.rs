@@ -30,15 +30,16 @@ use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
 pub use calls::{CallFilter, CallRecord, Health};
-pub use deliveries::{Attempt, Claimed, Next, Recorded, Target};
-pub use error::StoreError;
-pub use keyring::{Keyring, KeyringError, Sealed};
+pub use deliveries::{Attempt, Claimed, Next, Opened, Recorded, Target};
+pub use error::{StoreError, Unopenable};
+pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
 pub use maintenance::{Pruned, QueueStats};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
 };
 pub use stats::WebhookStats;
+pub use webhooks::{Resealed, SealedCheck};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,27 @@ use std::time::Duration;
 
 use crate::rows::{flag, int, opt_bytes, opt_int, opt_text, parsed, text};
 use crate::{
-    NewWebhook, Page, Scope, Sealed, SigningState, Store, StoreError, Webhook, WebhookFilter,
-    WebhookPatch,
+    NewWebhook, Page, Scope, Sealed, SigningState, Store, StoreError, Unopenable, Webhook,
+    WebhookFilter, WebhookPatch,
 };
+
+/// What [`Store::reseal_secrets`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Webhooks whose secrets are now sealed with the newest key.
+    pub resealed: u64,
+    /// Webhooks left as they were, by the key that sealed them.
+    pub unopenable: std::collections::BTreeMap<String, u64>,
+}
+
+/// What [`Store::check_sealed`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealedCheck {
+    /// Webhooks with something sealed.
+    pub checked: u64,
+    /// Webhooks whose sealed values do not open, by the key that sealed them.
+    pub unopenable: std::collections::BTreeMap<String, u64>,
+}
 
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
     retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, timeout_ms, \
@@ -239,8 +257,10 @@ impl Store {
     }
 
     /// Re-seals every stored secret with the newest configured key, after a
-    /// key rotation. Returns how many secrets were re-sealed.
-    pub async fn reseal_secrets(&self) -> Result<u64, StoreError> {
+    /// key rotation (or from the development key, with a keyring that also
+    /// opens it). A secret no configured key opens is left as it is and
+    /// counted by its key.
+    pub async fn reseal_secrets(&self) -> Result<Resealed, StoreError> {
         let rows = sqlx::query(
             "SELECT id, secret, secret_key_id, previous_secret, previous_secret_key_id \
              FROM webhooks WHERE (secret IS NOT NULL AND secret_key_id <> $1) \
@@ -249,7 +269,7 @@ impl Store {
         .bind(self.keyring.sealing_key_id().to_owned())
         .fetch_all(&self.pool)
         .await?;
-        let mut count = 0;
+        let mut done = Resealed::default();
         for row in rows {
             let id = parsed("id", &text(&row, "id")?, WebhookId::parse)?;
             let reseal = |bytes: Option<Vec<u8>>, key_id: Option<String>| match (bytes, key_id) {
@@ -258,11 +278,22 @@ impl Store {
                     .map(|s| Some(self.seal(&s, id))),
                 _ => Ok(None),
             };
-            let current = reseal(opt_bytes(&row, "secret")?, opt_text(&row, "secret_key_id")?)?;
-            let previous = reseal(
-                opt_bytes(&row, "previous_secret")?,
-                opt_text(&row, "previous_secret_key_id")?,
-            )?;
+            let sealed = reseal(opt_bytes(&row, "secret")?, opt_text(&row, "secret_key_id")?)
+                .and_then(|current| {
+                    let previous = reseal(
+                        opt_bytes(&row, "previous_secret")?,
+                        opt_text(&row, "previous_secret_key_id")?,
+                    )?;
+                    Ok((current, previous))
+                });
+            let (current, previous) = match sealed {
+                Ok(both) => both,
+                Err(StoreError::Unopenable(u)) => {
+                    *done.unopenable.entry(u.key_id).or_default() += 1;
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
             sqlx::query(
                 "UPDATE webhooks SET secret = $2, secret_key_id = $3, previous_secret = $4, \
                  previous_secret_key_id = $5 WHERE id = $1",
@@ -274,9 +305,44 @@ impl Store {
             .bind(previous.as_ref().map(|s| s.key_id.clone()))
             .execute(&self.pool)
             .await?;
-            count += 1;
+            done.resealed += 1;
         }
-        Ok(count)
+        Ok(done)
+    }
+
+    /// Tries to open every sealed value in use (current secrets, previous
+    /// ones still signing), a page at a time: what start-up checks so that
+    /// a missing key is found before the first delivery needs it.
+    pub async fn check_sealed(&self) -> Result<SealedCheck, StoreError> {
+        const PAGE: i64 = 1000;
+        let mut check = SealedCheck::default();
+        let mut after = String::new();
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, secret, secret_key_id, previous_secret, previous_secret_key_id, \
+                 previous_secret_expires_at FROM webhooks WHERE deleted_at IS NULL AND id > $1 \
+                 AND (secret IS NOT NULL OR previous_secret IS NOT NULL) ORDER BY id LIMIT $2",
+            )
+            .bind(after.clone())
+            .bind(PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                let id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
+                check.checked += 1;
+                match self.live_secrets(row, id) {
+                    Ok(_) => {}
+                    Err(StoreError::Unopenable(u)) => {
+                        *check.unopenable.entry(u.key_id).or_default() += 1;
+                    }
+                    Err(other) => return Err(other),
+                }
+                after = id.to_string();
+            }
+            if rows.len() < PAGE as usize {
+                return Ok(check);
+            }
+        }
     }
 
     fn seal(&self, secret: &Secret, id: WebhookId) -> Sealed {
@@ -285,10 +351,13 @@ impl Store {
     }
 
     fn open(&self, sealed: &Sealed, id: WebhookId) -> Result<Secret, StoreError> {
-        let plain = self
-            .keyring
-            .open(sealed, &id.to_string())
-            .ok_or_else(|| StoreError::SealedWithUnknownKey(id.to_string()))?;
+        let plain = self.keyring.open(sealed, &id.to_string()).ok_or_else(|| {
+            StoreError::Unopenable(Unopenable {
+                webhook: id.to_string(),
+                what: "signing secret",
+                key_id: sealed.key_id.clone(),
+            })
+        })?;
         let text =
             String::from_utf8(plain).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))?;
         Secret::parse(&text).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))

@@ -128,15 +128,33 @@ impl Process {
         }
     }
 
-    /// Runs a server to its end (it is expected to refuse to start): its
-    /// exit status and standard error.
-    pub(crate) fn run_to_exit(database_url: &str, launch: &Launch) -> (std::process::ExitStatus, String) {
-        let output = launch_command(database_url, launch)
+    /// Runs a server to its end (a subcommand, or one that should refuse
+    /// to start): its exit status and standard error. One still running
+    /// after 30 s is killed and reported as a failure.
+    pub(crate) fn run_to_exit(
+        database_url: &str,
+        launch: &Launch,
+    ) -> (std::process::ExitStatus, String) {
+        let child = launch_command(database_url, launch)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .output()
+            .spawn()
             .expect("run selki-server");
-        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+        let pid = child.id().to_string();
+        let (done, exited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        match exited.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(output) => {
+                let output = output.expect("wait");
+                (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+            }
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+                panic!("{:?} was still running after 30 s", launch.args);
+            }
+        }
     }
 
     pub(crate) fn id(&self) -> u32 {
@@ -162,6 +180,12 @@ impl Process {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// SIGKILL, keeping the handle (a later `replace` starts another).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGKILL: no chance to finish anything.

@@ -11,3 +11,4 @@ mod management;
 mod process;
 mod receiver;
 mod resilience;
+mod secrets;

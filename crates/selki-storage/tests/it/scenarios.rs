@@ -524,19 +524,22 @@ async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
         .expect("connect");
     assert!(matches!(
         b_only.signing_secrets(hook.id).await,
-        Err(StoreError::SealedWithUnknownKey(_))
+        Err(StoreError::Unopenable(u)) if u.key_id == "a"
     ));
+    let check = b_only.check_sealed().await.expect("check");
+    assert_eq!((check.checked, check.unopenable.get("a")), (1, Some(&1)));
     // b seals, a still opens: reseal, then b alone suffices.
     let both = Store::connect(&t.url, keyring(&[KEY_B, KEY_A]), clock)
         .await
         .expect("connect");
-    assert_eq!(both.reseal_secrets().await.expect("reseal"), 1);
+    assert_eq!(both.reseal_secrets().await.expect("reseal").resealed, 1);
     assert_eq!(
-        both.reseal_secrets().await.expect("reseal"),
+        both.reseal_secrets().await.expect("reseal").resealed,
         0,
         "nothing left to reseal"
     );
     let opened = b_only.signing_secrets(hook.id).await.expect("opens with b");
+    assert!(b_only.check_sealed().await.expect("check").unopenable.is_empty());
     assert_eq!(
         opened.iter().map(Secret::expose).collect::<Vec<_>>(),
         [secret(1).expose()]

@@ -1,0 +1,140 @@
+//! Secrets at rest: a webhook whose secret this server cannot open fails
+//! alone and says why; production refuses to start without the keys that
+//! open what is stored; data sealed with the development key can be
+//! re-sealed with real keys.
+
+use selki_proto::v1 as pb;
+use selki_proto::v1::create_webhook_request::Signing;
+use selki_testkit::Db;
+
+use crate::delivery::{WITHIN, hook, next_calls, retry, submit, watch};
+use crate::fixtures::create_request;
+use crate::harness::{ADMIN_KEY, DELIVERING, Launch, Process, TestServer, authed};
+use crate::receiver::Receiver;
+
+const KEY_T2: &str = "t2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+const KEY_K1: &str = "k1:AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+mod a_webhook_whose_secret_cannot_be_opened_fails_alone_and_says_why {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        super::unopenable_secret(selki_testkit::Db::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        super::unopenable_secret(selki_testkit::Db::Postgres).await;
+    }
+}
+
+fn delivering() -> Launch {
+    Launch::args(DELIVERING)
+}
+
+/// The key that sealed acme's secret is gone from the configuration (dev
+/// mode): the server starts, names the missing key, and acme's deliveries
+/// fail as "signing unavailable" while beta's go on.
+async fn unopenable_secret(db: Db) {
+    let Some(mut server) = TestServer::launch(db, delivering()).await else {
+        return;
+    };
+    let lost = Receiver::start().await;
+    let acme = hook(&server, "acme", &lost.url("/"), retry(1, 1)).await;
+    server
+        .replace(delivering().env("SELKI_SECRET_KEYS", KEY_T2))
+        .await;
+    let log = server
+        .process
+        .logged("cannot be opened", WITHIN)
+        .await;
+    assert!(log.contains("`t1`"), "the missing key is named: {log}");
+
+    let fine = Receiver::start().await;
+    let beta = hook(&server, "beta", &fine.url("/"), retry(1, 1)).await;
+    fine.verify_with(&beta.secret);
+    let mut acme_calls = watch(&server, &acme.id).await;
+    submit(&server, "acme", 3).await;
+    submit(&server, "beta", 3).await;
+    for received in fine.take(3, WITHIN).await {
+        assert_eq!(received.verified, Ok(()));
+    }
+    let calls = next_calls(&mut acme_calls, 6).await;
+    for call in &calls {
+        assert_eq!(call.outcome, pb::CallOutcome::SigningUnavailable as i32, "{call:?}");
+        assert!(call.error_message.contains("`t1`"), "{}", call.error_message);
+    }
+    assert!(calls.iter().any(|c| c.attempt == 2), "retried: {calls:?}");
+    assert!(lost.drain().await.is_empty(), "nothing unsigned went out");
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_the_keys_that_open_the_stored_secrets() {
+    let server = TestServer::launch(Db::Sqlite, Launch::default())
+        .await
+        .expect("SQLite");
+    server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, create_request("acme")))
+        .await
+        .expect("create");
+    let url = server.db.url.clone();
+    let mut server = server;
+    server.process.stop();
+    let production = Launch::args(&["--mode", "production"]).env("SELKI_SECRET_KEYS", KEY_T2);
+    let (status, stderr) = Process::run_to_exit(&url, &production);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("`t1`"), "names the missing key: {stderr}");
+    server.finish().await;
+}
+
+/// Secrets stored while the server ran on the development key are not
+/// lost when real keys are set: production names the problem and the
+/// command that fixes it, and that command works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_sealed_with_the_development_key_are_resealed_with_real_keys() {
+    let dev = Launch::args(DELIVERING).env("SELKI_SECRET_KEYS", "");
+    let mut server = TestServer::launch(Db::Sqlite, dev).await.expect("SQLite");
+    server
+        .process
+        .logged("reseal-secrets", WITHIN)
+        .await;
+    let receiver = Receiver::start().await;
+    receiver.verify_with(SECRET);
+    let mut request = create_request("acme");
+    request.url = receiver.url("/");
+    request.headers.clear();
+    request.signing = Some(Signing::SigningSecret(SECRET.into()));
+    server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, request))
+        .await
+        .expect("create");
+    let url = server.db.url.clone();
+
+    let production = |args: &[&str]| {
+        let mut all = vec!["--mode", "production"];
+        all.extend_from_slice(args);
+        Launch::args(&all).env("SELKI_SECRET_KEYS", KEY_K1)
+    };
+    server.process.stop();
+    let (status, stderr) = Process::run_to_exit(&url, &production(&[]));
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("development key") && stderr.contains("reseal-secrets"),
+        "says how to fix it: {stderr}"
+    );
+    let (status, stderr) = Process::run_to_exit(&url, &production(&["reseal-secrets"]));
+    assert!(status.success(), "{stderr}");
+
+    let mut all = DELIVERING.to_vec();
+    all.extend(["--mode", "production"]);
+    server
+        .replace(Launch::args(&all).env("SELKI_SECRET_KEYS", KEY_K1))
+        .await;
+    submit(&server, "acme", 1).await;
+    let received = receiver.next(WITHIN).await;
+    assert_eq!(received.verified, Ok(()), "signed with the secret given");
+    server.finish().await;
+}
