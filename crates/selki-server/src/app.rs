@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use selki_api::{Api, ApiSettings};
 use selki_delivery::{Destinations, Dispatcher, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
-use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store};
+use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store, Writes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -19,6 +19,9 @@ use crate::config::{Config, Mode};
 
 pub(crate) struct App {
     config: Config,
+    /// This process's name among those sharing the database: its
+    /// heartbeat row and the prefix of its lease tokens.
+    name: String,
     store: Store,
     /// The gRPC listener, unless this process only delivers.
     listener: Option<TcpListener>,
@@ -119,9 +122,11 @@ pub(crate) async fn reseal_secrets(config: &Config, clock: Arc<dyn Clock>) -> an
 }
 
 impl App {
-    pub(crate) async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub(crate) async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let store = open_store(&config, keyring(&config)?, clock.clone()).await?;
         check_sealed(&store, config.mode).await?;
+        let name = process_name();
+        config.worker.name.clone_from(&name);
         let listener = match config.role.serves_api() {
             true => Some(
                 TcpListener::bind(config.listen)
@@ -155,6 +160,7 @@ impl App {
         .with_max_timeout(config.worker.lease / 2);
         Ok(Self {
             config,
+            name,
             store,
             listener,
             metrics_listener,
@@ -202,7 +208,12 @@ impl App {
             // The line scripts and tests wait for, without an API.
             println!("selki-server delivering");
         }
-        let (api, (), metrics) = tokio::join!(self.serve_api(listener, stopped()), worker, metrics);
+        let (api, (), metrics, ()) = tokio::join!(
+            self.serve_api(listener, stopped()),
+            worker,
+            metrics,
+            self.keep_alive(stopped())
+        );
         self.store.close().await;
         api.and(metrics)?;
         tracing::info!("stopped");
@@ -265,8 +276,12 @@ impl App {
         // The one line scripts and tests wait for.
         println!("selki-server listening on {addr}");
 
+        let follow = follow_writes(self.store.writes(), reporter.clone());
         let stopping = async move {
-            stopped.await;
+            tokio::select! {
+                () = stopped => {}
+                () = follow => {}
+            }
             // Long-lived streams end, so that the graceful shutdown can finish.
             let _ = stop_streams.send(true);
             reporter
@@ -282,6 +297,32 @@ impl App {
             .serve_with_incoming_shutdown(tokio_stream_listener(listener), stopping)
             .await
             .context("serving gRPC")
+    }
+
+    /// Heartbeats until stopped, then leaves: the write that keeps health
+    /// honest when nothing else is written, and how other workers know
+    /// this one is alive (a dead one's claims are released at once).
+    async fn keep_alive(&self, stopped: impl Future<Output = ()>) {
+        let role = match self.config.role {
+            crate::config::Role::All => "all",
+            crate::config::Role::Api => "api",
+            crate::config::Role::Worker => "worker",
+        };
+        let mut stopped = std::pin::pin!(stopped);
+        let mut every = tokio::time::interval(selki_storage::HEARTBEAT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = &mut stopped => break,
+            }
+            if let Err(err) = self.store.heartbeat(&self.name, role).await {
+                tracing::warn!(error = %err, process = %self.name, "heartbeat failed");
+            }
+        }
+        if let Err(err) = self.store.leave(&self.name).await {
+            tracing::warn!(error = %err, "leaving the process table failed");
+        }
     }
 
     /// `GET /metrics`, Prometheus text format.
@@ -327,6 +368,45 @@ impl App {
             .await
             .context("serving metrics")
     }
+}
+
+/// Health is SERVING while the database takes writes, NOT_SERVING while it
+/// refuses them, and each change is logged with its cause. Runs until the
+/// store is gone.
+async fn follow_writes(
+    mut writes: watch::Receiver<Writes>,
+    reporter: tonic_health::server::HealthReporter,
+) {
+    loop {
+        let now = writes.borrow_and_update().clone();
+        match now {
+            Writes::Taken => {
+                reporter.set_service_status("", ServingStatus::Serving).await;
+                tracing::info!("the database takes writes: health is SERVING");
+            }
+            Writes::Refused(cause) => {
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                tracing::error!(%cause, "the database refuses writes: health is NOT_SERVING");
+            }
+        }
+        if writes.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// `host-pid-random`: unique among the processes sharing a database, and
+/// says where to look.
+fn process_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)))
+        .unwrap_or_else(|| "selki".to_owned());
+    let random = getrandom::u32().unwrap_or_default();
+    format!("{host}-{}-{random:08x}", std::process::id())
 }
 
 fn tokio_stream_listener(listener: TcpListener) -> tonic::transport::server::TcpIncoming {

@@ -14,6 +14,7 @@ use selki_webhooks::{EventType, Secret};
 use sqlx::any::AnyRow;
 
 use crate::calls::CallRecord;
+use crate::liveness::WriteKind;
 use crate::rows::{int, parsed, placeholders, text};
 use crate::webhooks::{retry_from, timeout_from, webhook_headers};
 use crate::{Backend, Health, Scope, Store, StoreError, Unopenable};
@@ -250,6 +251,16 @@ impl Store {
         attempts: &[Attempt],
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
+        let result = self.write_attempts(attempts, health).await;
+        self.writability.observe(WriteKind::Work, &result);
+        result
+    }
+
+    async fn write_attempts(
+        &self,
+        attempts: &[Attempt],
+        health: Health,
+    ) -> Result<Vec<WebhookId>, StoreError> {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut ordered: Vec<&Attempt> = attempts.iter().collect();
@@ -345,13 +356,15 @@ impl Store {
         call: &CallRecord,
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
-        match self.try_record_call(call, health).await {
+        let result = match self.try_record_call(call, health).await {
             Err(StoreError::Refused(_)) => {
                 self.try_record_call(&call.without_receiver_text(), health)
                     .await
             }
             other => other,
-        }
+        };
+        self.writability.observe(WriteKind::Work, &result);
+        result
     }
 
     async fn try_record_call(

@@ -6,6 +6,7 @@ use selki_domain::{DeliveryId, EventId, EventTypes, WebhookId};
 use sqlx::{Any, Transaction};
 
 use crate::rows::{int, opt_bytes, parsed, placeholders, text};
+use crate::liveness::WriteKind;
 use crate::{Accepted, NewEvent, Store, StoreError};
 
 /// Rows per multi-row INSERT: 9 and 5 parameters each, well under
@@ -33,12 +34,14 @@ impl Store {
         // Two submissions racing with one client event id: the loser hits
         // the unique index, rolls back, and on its second try finds the
         // winner's event.
-        match self.try_submit(events).await {
+        let result = match self.try_submit(events).await {
             Err(StoreError::Refused(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 self.try_submit(events).await
             }
             other => other,
-        }
+        };
+        self.writability.observe(WriteKind::Work, &result);
+        result
     }
 
     async fn try_submit(&self, events: &[NewEvent]) -> Result<Vec<Accepted>, StoreError> {

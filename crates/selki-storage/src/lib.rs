@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod ingest;
 mod keyring;
+mod liveness;
 mod maintenance;
 mod migrations;
 mod model;
@@ -27,12 +28,14 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 use sqlx::Executor as _;
+use sqlx::Connection as _;
 use sqlx::any::AnyPoolOptions;
 
 pub use calls::{CallFilter, CallRecord, Health};
 pub use deliveries::{Attempt, Claimed, Next, Opened, Recorded, Target};
 pub use error::{StoreError, Unopenable};
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
+pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, Writes};
 pub use maintenance::{Pruned, QueueStats};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
@@ -76,6 +79,8 @@ pub struct Store {
     signals: Arc<signals::Signals>,
     /// Group commit of submissions, started on first use.
     ingest: Arc<tokio::sync::OnceCell<ingest::Ingest>>,
+    /// Whether the database takes writes, for health.
+    writability: Arc<liveness::Writability>,
 }
 
 impl Store {
@@ -100,6 +105,18 @@ impl Store {
             Backend::Sqlite => {
                 options
                     .max_connections(4)
+                    // A write that fails with SQLITE_FULL (or an I/O error)
+                    // is rolled back by SQLite itself; sqlx's ROLLBACK then
+                    // fails and the connection would come back "in a
+                    // transaction" for good (every later BEGIN refused).
+                    // One that comes back so is closed instead; the ping
+                    // first runs any rollback still queued.
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(
@@ -122,6 +139,7 @@ impl Store {
             clock,
             signals: Arc::new(signals::Signals::new(postgres_url)),
             ingest: Arc::default(),
+            writability: Arc::new(liveness::Writability::new()),
         })
     }
 

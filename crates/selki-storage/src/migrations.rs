@@ -4,8 +4,10 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 1] =
-    [(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "processes", include_str!("../migrations/0002_processes.sql")),
+];
 
 pub(crate) fn migrator() -> Migrator {
     Migrator::with_migrations(

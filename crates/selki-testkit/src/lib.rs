@@ -151,7 +151,9 @@ impl TestDatabase {
     }
 }
 
-async fn admin(statements: &[String]) {
+/// Runs statements on the PostgreSQL server as its admin (outside any test
+/// database): what a test does to a database from the outside.
+pub async fn admin(statements: &[String]) {
     let mut admin = sqlx::PgConnection::connect(POSTGRES_ADMIN_URL)
         .await
         .expect("PostgreSQL admin connection");

@@ -10,6 +10,9 @@ use selki_proto::v1::event_service_client::EventServiceClient;
 use selki_proto::v1::webhook_service_client::WebhookServiceClient;
 use selki_testkit::{Db, TestDatabase};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 pub(crate) const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
 pub(crate) const SECRET_KEYS: &str = "t1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -48,6 +51,8 @@ pub(crate) struct Launch {
     pub(crate) wrapper: Vec<String>,
     /// Where to run it; a temporary directory's worth of nothing otherwise.
     pub(crate) dir: Option<std::path::PathBuf>,
+    /// Instead of the test database's own URL.
+    pub(crate) database_url: Option<String>,
 }
 
 impl Launch {
@@ -288,7 +293,8 @@ impl TestServer {
     /// Started as `launch` says.
     pub(crate) async fn launch(db: Db, launch: Launch) -> Option<Self> {
         let db = TestDatabase::create(db).await?;
-        let process = Process::launch(&db.url, launch).await;
+        let url = launch.database_url.clone().unwrap_or_else(|| db.url.clone());
+        let process = Process::launch(&url, launch).await;
         let channel = connect(&process, None).await;
         Some(Self {
             process,
@@ -308,7 +314,8 @@ impl TestServer {
     pub(crate) async fn replace(&mut self, launch: Launch) {
         let _ = self.process.child.kill();
         let _ = self.process.child.wait();
-        self.process = Process::launch(&self.db.url, launch).await;
+        let url = launch.database_url.clone().unwrap_or_else(|| self.db.url.clone());
+        self.process = Process::launch(&url, launch).await;
         self.channel = connect(&self.process, None).await;
     }
 
@@ -316,6 +323,36 @@ impl TestServer {
     pub(crate) async fn spawn_more(&self, args: &[&str]) -> Process {
         let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
         Process::spawn(&self.db.url, &all).await
+    }
+
+    /// The health service's answer for the whole server.
+    pub(crate) async fn health(&self) -> ServingStatus {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let status = HealthClient::new(self.channel.clone())
+            .check(request)
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        ServingStatus::try_from(status).expect("a known status")
+    }
+
+    /// Waits until health reports `want`.
+    pub(crate) async fn health_becomes(&self, want: ServingStatus, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let now = self.health().await;
+            if now == want {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "health stayed {now:?}, not {want:?}, for {within:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub(crate) fn webhooks(&self) -> WebhookServiceClient<Channel> {

@@ -7,6 +7,7 @@ mod events;
 mod faults;
 mod fixtures;
 mod harness;
+mod health;
 mod management;
 mod process;
 mod receiver;
