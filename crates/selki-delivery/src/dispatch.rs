@@ -109,6 +109,7 @@ impl Dispatcher {
                 self.sender
                     .send(Outgoing {
                         url: d.target.url.as_url(),
+                        organization: d.organization,
                         headers: &headers,
                         body: d.body.to_owned(),
                         timeout: self.timeout_of(d.target),

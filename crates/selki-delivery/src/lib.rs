@@ -11,6 +11,7 @@
 mod dispatch;
 mod excerpt;
 mod metrics;
+mod proxy;
 mod retry;
 mod sender;
 mod ssrf;
@@ -19,7 +20,8 @@ mod worker;
 pub use dispatch::{Delivery, Dispatcher, TIMEOUT_MAX, TIMEOUT_MIN};
 pub use excerpt::{EXCERPT_BYTES, excerpt, excerpt_of};
 pub use metrics::Metrics;
+pub use proxy::{EgressProxy, EgressProxyError};
 pub use retry::{RETRY_AFTER_MAX, RETRY_AFTER_MIN, next_delay, parse_retry_after};
-pub use sender::{Answer, Outgoing, Sender, SenderError};
+pub use sender::{Answer, Egress, Outgoing, Sender, SenderError};
 pub use ssrf::{AllowlistError, Blocked, Destinations};
 pub use worker::{Worker, WorkerSettings};

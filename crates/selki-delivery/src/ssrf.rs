@@ -1,9 +1,12 @@
 //! Server-side request forgery guard: webhooks may only reach global
-//! addresses, unless an operator allows internal ranges by CIDR.
+//! addresses, unless an operator allows internal ranges by CIDR, for every
+//! organization or granted to one.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
+use selki_domain::OrganizationId;
 
 /// Why an address may not be contacted. The text goes into the recorded
 /// call, so it says what the customer can do.
@@ -14,15 +17,21 @@ pub struct Blocked {
     pub what: &'static str,
 }
 
-/// A configured allowlist entry is not a CIDR.
+/// A configured allowlist entry is not a CIDR (or a grant not `ORG:CIDR`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a CIDR such as 10.0.0.0/8 or fd00::/8")]
-pub struct AllowlistError(pub String);
+pub enum AllowlistError {
+    #[error("`{0}` is not a CIDR such as 10.0.0.0/8 or fd00::/8")]
+    Cidr(String),
+    #[error("`{0}` is not ORG:CIDR such as acme:10.0.0.0/8")]
+    Grant(String),
+}
 
-/// Which addresses deliveries may go to.
+/// Which addresses deliveries may go to: public ones, ranges allowed for
+/// every organization, and ranges granted to one.
 #[derive(Debug, Clone, Default)]
 pub struct Destinations {
     allow: Vec<IpNet>,
+    grants: BTreeMap<OrganizationId, Vec<IpNet>>,
 }
 
 /// Cloud instance-metadata endpoints: blocked even inside an allowed range,
@@ -34,26 +43,61 @@ const METADATA: [IpAddr; 3] = [
 ];
 
 impl Destinations {
-    /// Public addresses only, plus the allowed CIDRs.
+    /// Public addresses only, plus the allowed CIDRs (for everyone).
     pub fn new(allow: &[String]) -> Result<Self, AllowlistError> {
         let allow = allow
             .iter()
-            .map(|cidr| {
-                cidr.trim()
-                    .parse::<IpNet>()
-                    .map_err(|_| AllowlistError(cidr.clone()))
-            })
+            .map(|cidr| parse_cidr(cidr))
             .collect::<Result<_, _>>()?;
-        Ok(Self { allow })
+        Ok(Self {
+            allow,
+            grants: BTreeMap::new(),
+        })
     }
 
-    /// May a delivery connect to `address`?
+    /// Adds ranges granted to one organization each, written `ORG:CIDR`.
+    pub fn with_grants(mut self, entries: &[String]) -> Result<Self, AllowlistError> {
+        for entry in entries {
+            let grant = || AllowlistError::Grant(entry.clone());
+            let (org, cidr) = entry.trim().split_once(':').ok_or_else(grant)?;
+            let org = OrganizationId::parse(org).map_err(|_| grant())?;
+            let net = cidr.parse::<IpNet>().map_err(|_| grant())?;
+            self.grants.entry(org).or_default().push(net);
+        }
+        Ok(self)
+    }
+
+    /// Whether some internal range is open to every organization.
+    pub fn allows_internal_for_everyone(&self) -> bool {
+        !self.allow.is_empty()
+    }
+
+    /// The organizations granted ranges of their own.
+    pub fn granted(&self) -> impl Iterator<Item = &OrganizationId> {
+        self.grants.keys()
+    }
+
+    /// May a delivery of any organization connect to `address`?
     pub fn check(&self, address: IpAddr) -> Result<(), Blocked> {
+        self.check_for(None, address)
+    }
+
+    /// May a delivery of `organization` connect to `address`? (`None`: of
+    /// an organization without grants.)
+    pub fn check_for(
+        &self,
+        organization: Option<&OrganizationId>,
+        address: IpAddr,
+    ) -> Result<(), Blocked> {
         let address = canonical(address);
+        let granted = organization.and_then(|org| self.grants.get(org));
         let listed = |exact: bool| {
-            self.allow.iter().any(|net| {
-                net.contains(&address) && (!exact || net.prefix_len() == net.max_prefix_len())
-            })
+            self.allow
+                .iter()
+                .chain(granted.into_iter().flatten())
+                .any(|net| {
+                    net.contains(&address) && (!exact || net.prefix_len() == net.max_prefix_len())
+                })
         };
         if METADATA.contains(&address) {
             return if listed(true) {
@@ -71,6 +115,18 @@ impl Destinations {
             Some(what) => Err(Blocked { address, what }),
         }
     }
+}
+
+/// Whether `address` is public: reachable without any allowlist.
+pub(crate) fn is_public(address: IpAddr) -> bool {
+    let address = canonical(address);
+    !METADATA.contains(&address) && classify(address).is_none()
+}
+
+fn parse_cidr(cidr: &str) -> Result<IpNet, AllowlistError> {
+    cidr.trim()
+        .parse::<IpNet>()
+        .map_err(|_| AllowlistError::Cidr(cidr.to_owned()))
 }
 
 /// IPv4 written as IPv6 (mapped, compatible, 6to4, NAT64) is judged as
@@ -125,20 +181,27 @@ fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
     })
 }
 
+/// Only global unicast (2000::/3) is public, less its special ranges,
+/// the way the IPv4 side lists its own.
 fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
+    if s[0] & 0xe000 != 0x2000 {
+        return Some(match s {
+            [0, 0, 0, 0, 0, 0, 0, 0] => "the unspecified address",
+            [0, 0, 0, 0, 0, 0, 0, 1] => "loopback",
+            [0x64, 0xff9b, 1, ..] => "local-use NAT64 (64:ff9b:1::/48)",
+            [0x100, 0, 0, 0, ..] => "a discard-only address (100::/64)",
+            [x, ..] if x & 0xfe00 == 0xfc00 => "unique-local (fc00::/7)",
+            [x, ..] if x & 0xffc0 == 0xfe80 => "link-local",
+            [x, ..] if x & 0xffc0 == 0xfec0 => "site-local (deprecated)",
+            [x, ..] if x & 0xff00 == 0xff00 => "multicast",
+            _ => "outside global unicast (2000::/3)",
+        });
+    }
     Some(match s {
-        [0, 0, 0, 0, 0, 0, 0, 0] => "the unspecified address",
-        [0, 0, 0, 0, 0, 0, 0, 1] => "loopback",
-        [0x64, 0xff9b, 1, ..] => "local-use NAT64 (64:ff9b:1::/48)",
-        [0x100, 0, 0, 0, ..] => "a discard-only address (100::/64)",
         [0x2001, 0xdb8, ..] => "reserved for documentation",
+        [0x3fff, x, ..] if x < 0x1000 => "reserved for documentation (3fff::/20)",
         [0x2001, 0..=0x1ff, ..] => "reserved for IETF protocols (2001::/23, Teredo included)",
-        [x, ..] if x & 0xfe00 == 0xfc00 => "unique-local (fc00::/7)",
-        [x, ..] if x & 0xffc0 == 0xfe80 => "link-local",
-        [x, ..] if x & 0xffc0 == 0xfec0 => "site-local (deprecated)",
-        [x, ..] if x & 0xff00 == 0xff00 => "multicast",
-        [0, ..] => "reserved (::/8)",
         _ => return None,
     })
 }

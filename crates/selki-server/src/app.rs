@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use selki_api::{Api, ApiSettings};
-use selki_delivery::{Destinations, Dispatcher, Metrics, Sender, Worker};
+use selki_delivery::{Dispatcher, Egress, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
 use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store, Writes};
 use tokio::net::TcpListener;
@@ -64,7 +64,10 @@ pub(crate) async fn open_store(
 /// Every sealed value in use must open with the configured keys: a
 /// production server refuses to start otherwise, a development one warns.
 async fn check_sealed(store: &Store, mode: Mode) -> anyhow::Result<()> {
-    let check = store.check_sealed().await.context("checking sealed secrets")?;
+    let check = store
+        .check_sealed()
+        .await
+        .context("checking sealed secrets")?;
     if check.unopenable.is_empty() {
         return Ok(());
     }
@@ -143,12 +146,21 @@ impl App {
             ),
             None => None,
         };
-        let destinations =
-            Destinations::new(&config.allow_destinations).context("allow-destinations")?;
+        if config.destinations.allows_internal_for_everyone() {
+            tracing::warn!(
+                allowed = ?config.allow_destinations,
+                "--allow-destinations opens these internal ranges to every organization: any \
+                 tenant's webhook may call them. Prefer --allow-destinations-for ORG:CIDR"
+            );
+        }
         let sender = Sender::new(
-            destinations,
-            config.connect_timeout,
-            concat!("Selki-Webhooks/", env!("CARGO_PKG_VERSION")),
+            config.destinations.clone(),
+            Egress {
+                connect_timeout: config.connect_timeout,
+                user_agent: concat!("Selki-Webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+                proxy: config.egress_proxy.clone(),
+                internal_excerpt_bytes: config.internal_excerpt_bytes,
+            },
         )?;
         // A call must end well within its lease, or it could be made twice.
         let dispatcher = Dispatcher::new(
@@ -381,7 +393,9 @@ async fn follow_writes(
         let now = writes.borrow_and_update().clone();
         match now {
             Writes::Taken => {
-                reporter.set_service_status("", ServingStatus::Serving).await;
+                reporter
+                    .set_service_status("", ServingStatus::Serving)
+                    .await;
                 tracing::info!("the database takes writes: health is SERVING");
             }
             Writes::Refused(cause) => {
@@ -403,7 +417,11 @@ fn process_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        })
         .unwrap_or_else(|| "selki".to_owned());
     let random = getrandom::u32().unwrap_or_default();
     format!("{host}-{}-{random:08x}", std::process::id())

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use selki_delivery::{Destinations, TIMEOUT_MAX, TIMEOUT_MIN, WorkerSettings};
+use selki_delivery::{Destinations, EgressProxy, TIMEOUT_MAX, TIMEOUT_MIN, WorkerSettings};
 use selki_storage::Health;
 use serde::Deserialize;
 
@@ -162,6 +162,33 @@ pub(crate) struct Settings {
         global = true
     )]
     pub(crate) allow_destinations: Option<Vec<String>>,
+    /// Internal networks one organization's webhooks may reach, as ORG:CIDR, comma-separated (e.g. acme:10.1.0.0/16). Prefer this to --allow-destinations, which opens a range to every organization [default: none].
+    #[arg(
+        long,
+        env = "SELKI_ALLOW_DESTINATIONS_FOR",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) allow_destinations_for: Option<Vec<String>>,
+    /// Bytes of an internal destination's answer kept in its call (one reached only through --allow-destinations or --allow-destinations-for); 0 keeps none [default: 0 in production, 16384 in dev].
+    #[arg(long, env = "SELKI_INTERNAL_EXCERPT_BYTES", global = true)]
+    pub(crate) internal_excerpt_bytes: Option<usize>,
+    /// Send every call through this proxy: http://host:port (HTTP CONNECT) or socks5://host:port, with user:password@ if it needs them. Destinations are still vetted here, and the proxy is handed the vetted address, never a name. Proxy variables of the environment (HTTP_PROXY, …) are never used [default: none: calls go direct].
+    #[arg(
+        long,
+        env = "SELKI_EGRESS_PROXY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub(crate) egress_proxy: Option<String>,
+    /// Hosts called directly although --egress-proxy is set: names (each with its subdomains), IP addresses or CIDRs, comma-separated.
+    #[arg(
+        long,
+        env = "SELKI_EGRESS_NO_PROXY",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) egress_no_proxy: Option<Vec<String>>,
     /// Deliveries held at once per worker process: calls in flight plus claimed ones waiting their webhook's turn [default: 1024].
     #[arg(long, env = "SELKI_WORKER_CONCURRENCY", global = true)]
     pub(crate) worker_concurrency: Option<usize>,
@@ -205,7 +232,11 @@ pub(crate) struct Config {
     pub(crate) log: String,
     pub(crate) role: Role,
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Every organization's allowlist, and grants to one each.
+    pub(crate) destinations: Destinations,
     pub(crate) allow_destinations: Vec<String>,
+    pub(crate) internal_excerpt_bytes: usize,
+    pub(crate) egress_proxy: Option<EgressProxy>,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) worker: WorkerSettings,
@@ -227,6 +258,9 @@ impl std::fmt::Debug for Config {
             .field("role", &self.role)
             .field("metrics_listen", &self.metrics_listen)
             .field("allow_destinations", &self.allow_destinations)
+            .field("destinations", &self.destinations)
+            .field("internal_excerpt_bytes", &self.internal_excerpt_bytes)
+            .field("egress_proxy", &self.egress_proxy)
             .field("worker", &self.worker)
             .finish_non_exhaustive()
     }
@@ -280,7 +314,35 @@ impl Config {
             .allow_destinations
             .or(file.allow_destinations)
             .unwrap_or_default();
-        Destinations::new(&allow_destinations).context("allow-destinations")?;
+        let destinations = Destinations::new(&allow_destinations)
+            .context("allow-destinations")?
+            .with_grants(
+                &s.allow_destinations_for
+                    .or(file.allow_destinations_for)
+                    .unwrap_or_default(),
+            )
+            .context("allow-destinations-for")?;
+        let egress_proxy = match s.egress_proxy.or(file.egress_proxy) {
+            Some(url) => Some(
+                EgressProxy::parse(
+                    &url,
+                    &s.egress_no_proxy
+                        .or(file.egress_no_proxy)
+                        .unwrap_or_default(),
+                )
+                .context("egress-proxy")?,
+            ),
+            None => None,
+        };
+        let mode = s.mode.or(file.mode).unwrap_or(Mode::Dev);
+        let internal_excerpt_bytes = s
+            .internal_excerpt_bytes
+            .or(file.internal_excerpt_bytes)
+            .unwrap_or(match mode {
+                Mode::Production => 0,
+                Mode::Dev => selki_delivery::EXCERPT_BYTES,
+            })
+            .min(selki_delivery::EXCERPT_BYTES);
         let defaults = WorkerSettings::default();
         let count =
             |flag: Option<usize>, file: Option<usize>, default: usize, name: &str| match flag
@@ -321,6 +383,9 @@ impl Config {
             role: s.role.or(file.role).unwrap_or(Role::All),
             metrics_listen: s.metrics_listen.or(file.metrics_listen),
             allow_destinations,
+            destinations,
+            internal_excerpt_bytes,
+            egress_proxy,
             connect_timeout: span(s.connect_timeout, file.connect_timeout, 5),
             request_timeout,
             worker,
@@ -329,7 +394,7 @@ impl Config {
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             database_url,
-            mode: s.mode.or(file.mode).unwrap_or(Mode::Dev),
+            mode,
             secret_keys: s.secret_keys.or(file.secret_keys).unwrap_or_default(),
             admin_key,
             allow_http_endpoints: s

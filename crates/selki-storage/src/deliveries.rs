@@ -327,7 +327,10 @@ impl Store {
             call: Some(call.without_receiver_text()),
             ..attempt.clone()
         };
-        match self.record_attempts(std::slice::from_ref(&stripped), health).await {
+        match self
+            .record_attempts(std::slice::from_ref(&stripped), health)
+            .await
+        {
             Ok(disabled) => {
                 recorded.disabled.extend(disabled);
                 recorded.stripped.push(call.id);
@@ -340,7 +343,9 @@ impl Store {
             call: None,
             ..attempt.clone()
         };
-        let disabled = self.record_attempts(std::slice::from_ref(&bare), health).await?;
+        let disabled = self
+            .record_attempts(std::slice::from_ref(&bare), health)
+            .await?;
         recorded.disabled.extend(disabled);
         recorded.lost.push(call.id);
         Ok(())

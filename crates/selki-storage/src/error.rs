@@ -7,7 +7,9 @@ use sqlx::error::DatabaseError;
 /// A value sealed at rest that this server's keys do not open: its key is
 /// not configured, or the value was tampered with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the {what} of webhook {webhook} cannot be opened: it was sealed with key `{key_id}`, which this server does not have")]
+#[error(
+    "the {what} of webhook {webhook} cannot be opened: it was sealed with key `{key_id}`, which this server does not have"
+)]
 pub struct Unopenable {
     pub webhook: String,
     /// What is sealed: "signing secret", "custom headers".

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use selki_domain::{DeliveryId, EventId, EventTypes, WebhookId};
 use sqlx::{Any, Transaction};
 
-use crate::rows::{int, opt_bytes, parsed, placeholders, text};
 use crate::liveness::WriteKind;
+use crate::rows::{int, opt_bytes, parsed, placeholders, text};
 use crate::{Accepted, NewEvent, Store, StoreError};
 
 /// Rows per multi-row INSERT: 9 and 5 parameters each, well under

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
-use sqlx::Executor as _;
 use sqlx::Connection as _;
+use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
 pub use calls::{CallFilter, CallRecord, Health};

@@ -6,7 +6,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 const MIGRATIONS: [(i64, &str, &str); 2] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
-    (2, "processes", include_str!("../migrations/0002_processes.sql")),
+    (
+        2,
+        "processes",
+        include_str!("../migrations/0002_processes.sql"),
+    ),
 ];
 
 pub(crate) fn migrator() -> Migrator {

@@ -276,7 +276,12 @@ fn enter_isolation(hosts: &[(&str, &str)]) {
     }
     let file = std::env::temp_dir().join(unique_name("selki_hosts"));
     std::fs::write(&file, text).expect("a hosts file");
-    run(&["mount", "--bind", file.to_str().expect("utf-8"), "/etc/hosts"]);
+    run(&[
+        "mount",
+        "--bind",
+        file.to_str().expect("utf-8"),
+        "/etc/hosts",
+    ]);
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {

@@ -74,6 +74,16 @@ fn only_global_addresses_are_reachable_by_default() {
         ("2002:5db8:d822::1", true),
         ("fd00:ec2::254", false),
         ("100.100.100.200", false),
+        // Only global unicast (2000::/3) is public IPv6.
+        ("2620:fe::fe", true),
+        ("2000::1", true),
+        ("4000::1", false),
+        ("8000::1", false),
+        ("e000::1", false),
+        ("5f00::1", false),
+        ("3fff::1", false),
+        ("3fff:fff::1", false),
+        ("3fff:1000::1", true),
     ] {
         check(&guard, address, allowed);
     }

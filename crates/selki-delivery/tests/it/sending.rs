@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use selki_delivery::{Destinations, Outgoing, Sender};
-use selki_domain::CallOutcome;
+use selki_delivery::{Destinations, Egress, Outgoing, Sender};
+use selki_domain::{CallOutcome, OrganizationId};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -79,9 +79,18 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+fn egress() -> Egress {
+    Egress {
+        connect_timeout: Duration::from_secs(2),
+        user_agent: "Selki-Webhooks/test".into(),
+        proxy: None,
+        internal_excerpt_bytes: selki_delivery::EXCERPT_BYTES,
+    }
+}
+
 fn loopback_sender() -> Sender {
     let guard = Destinations::new(&["127.0.0.0/8".into()]).expect("cidr");
-    Sender::new(guard, Duration::from_secs(2), "Selki-Webhooks/test").expect("sender")
+    Sender::new(guard, egress()).expect("sender")
 }
 
 async fn post(sender: &Sender, url: &str, timeout: Duration) -> selki_delivery::Answer {
@@ -93,6 +102,7 @@ async fn post(sender: &Sender, url: &str, timeout: Duration) -> selki_delivery::
     sender
         .send(Outgoing {
             url: &url,
+            organization: &OrganizationId::parse("acme").expect("org"),
             headers: &headers,
             body: r#"{"hello":"world"}"#.into(),
             timeout,
@@ -230,8 +240,7 @@ async fn https_to_a_plain_http_receiver_is_a_tls_error() {
 #[tokio::test]
 async fn internal_addresses_are_blocked_by_literal_or_by_name_and_never_contacted() {
     let (port, mut requests) = receiver(Behaviour::Respond(OK)).await;
-    let strict =
-        Sender::new(Destinations::default(), SECOND, "Selki-Webhooks/test").expect("sender");
+    let strict = Sender::new(Destinations::default(), egress()).expect("sender");
     for url in [
         format!("http://127.0.0.1:{port}/"),
         format!("http://localhost:{port}/"),

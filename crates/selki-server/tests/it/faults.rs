@@ -55,12 +55,18 @@ async fn both_tenants_served(server: &TestServer, hostile: &Receiver) -> Vec<pb:
     let acme: HashSet<String> = submit(server, "acme", 20).await.into_iter().collect();
 
     let got = innocent.take(20, WITHIN).await;
-    assert_eq!(got.iter().map(|r| r.event_id()).collect::<HashSet<_>>(), acme);
+    assert_eq!(
+        got.iter().map(|r| r.event_id()).collect::<HashSet<_>>(),
+        acme
+    );
     let good_recorded = next_calls(&mut good_calls, 20).await;
     assert!(good_recorded.iter().all(|c| c.http_status == 200));
     let bad_recorded = next_calls(&mut bad_calls, 20).await;
     let sent = hostile.take(20, WITHIN).await;
-    assert_eq!(sent.iter().map(|r| r.event_id()).collect::<HashSet<_>>(), evil);
+    assert_eq!(
+        sent.iter().map(|r| r.event_id()).collect::<HashSet<_>>(),
+        evil
+    );
     // Recorded as delivered: nothing waits to be sent again.
     assert_eq!(stats(server, &bad.id).await.pending_deliveries, 0);
     assert_eq!(stats(server, &good.id).await.pending_deliveries, 0);

@@ -153,7 +153,10 @@ impl Process {
         match exited.recv_timeout(std::time::Duration::from_secs(30)) {
             Ok(output) => {
                 let output = output.expect("wait");
-                (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+                (
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).into_owned(),
+                )
             }
             Err(_) => {
                 let _ = Command::new("kill").args(["-9", &pid]).status();
@@ -293,7 +296,10 @@ impl TestServer {
     /// Started as `launch` says.
     pub(crate) async fn launch(db: Db, launch: Launch) -> Option<Self> {
         let db = TestDatabase::create(db).await?;
-        let url = launch.database_url.clone().unwrap_or_else(|| db.url.clone());
+        let url = launch
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db.url.clone());
         let process = Process::launch(&url, launch).await;
         let channel = connect(&process, None).await;
         Some(Self {
@@ -314,7 +320,10 @@ impl TestServer {
     pub(crate) async fn replace(&mut self, launch: Launch) {
         let _ = self.process.child.kill();
         let _ = self.process.child.wait();
-        let url = launch.database_url.clone().unwrap_or_else(|| self.db.url.clone());
+        let url = launch
+            .database_url
+            .clone()
+            .unwrap_or_else(|| self.db.url.clone());
         self.process = Process::launch(&url, launch).await;
         self.channel = connect(&self.process, None).await;
     }

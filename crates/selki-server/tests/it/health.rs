@@ -60,8 +60,19 @@ async fn a_full_disk_is_not_serving_and_once_freed_sqlite_takes_writes_again() {
         database_url: Some(format!("sqlite://{}/selki.db?mode=rwc", dir.display())),
         ..Launch::default()
     }
-    .under(&["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", &mount]);
-    let server = TestServer::launch(Db::Sqlite, launch).await.expect("SQLite");
+    .under(&[
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &mount,
+    ]);
+    let server = TestServer::launch(Db::Sqlite, launch)
+        .await
+        .expect("SQLite");
     submit_one(&server, "before").await.expect("room to write");
     assert_eq!(server.health().await, ServingStatus::Serving);
 
@@ -91,7 +102,9 @@ async fn a_full_disk_is_not_serving_and_once_freed_sqlite_takes_writes_again() {
     std::fs::remove_file(&filler).expect("free the disk");
     accepted_again(&server, Duration::from_secs(5)).await;
     for i in 0..20 {
-        submit_one(&server, &format!("freed-{i}")).await.expect("room again");
+        submit_one(&server, &format!("freed-{i}"))
+            .await
+            .expect("room again");
     }
     server.health_becomes(ServingStatus::Serving, NOTICED).await;
     server.finish().await;
@@ -136,7 +149,9 @@ async fn health_follows_postgres_read_only_and_unreachable_and_back() {
         Err(status) => status,
         // The first try may meet a cut connection and be retried by the
         // pool; a second one meets the read-only session.
-        Ok(()) => submit_one(&server, "read-only-2").await.expect_err("read-only"),
+        Ok(()) => submit_one(&server, "read-only-2")
+            .await
+            .expect_err("read-only"),
     };
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     server

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod delivery;
+mod egress;
 mod events;
 mod faults;
 mod fixtures;
@@ -10,6 +11,7 @@ mod harness;
 mod health;
 mod management;
 mod process;
+mod proxies;
 mod receiver;
 mod resilience;
 mod secrets;

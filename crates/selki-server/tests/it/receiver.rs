@@ -76,7 +76,17 @@ impl Receiver {
 
     /// On a given loopback port (0: any).
     pub(crate) async fn start_on(port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        Self::bound(("127.0.0.1", port)).await
+    }
+
+    /// On every address (inside a test's network namespace, where every
+    /// address is local: a "public" one too).
+    pub(crate) async fn start_everywhere() -> Self {
+        Self::bound(("0.0.0.0", 0)).await
+    }
+
+    async fn bound(addr: impl tokio::net::ToSocketAddrs) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .expect("bind the receiver");
         let addr = listener.local_addr().expect("addr");
@@ -104,6 +114,11 @@ impl Receiver {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL naming `host` on this receiver's port.
+    pub(crate) fn url_at(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.addr.port())
     }
 
     /// Answers these first, in order, then `then` for good.

@@ -44,10 +44,7 @@ async fn unopenable_secret(db: Db) {
     server
         .replace(delivering().env("SELKI_SECRET_KEYS", KEY_T2))
         .await;
-    let log = server
-        .process
-        .logged("cannot be opened", WITHIN)
-        .await;
+    let log = server.process.logged("cannot be opened", WITHIN).await;
     assert!(log.contains("`t1`"), "the missing key is named: {log}");
 
     let fine = Receiver::start().await;
@@ -61,8 +58,16 @@ async fn unopenable_secret(db: Db) {
     }
     let calls = next_calls(&mut acme_calls, 6).await;
     for call in &calls {
-        assert_eq!(call.outcome, pb::CallOutcome::SigningUnavailable as i32, "{call:?}");
-        assert!(call.error_message.contains("`t1`"), "{}", call.error_message);
+        assert_eq!(
+            call.outcome,
+            pb::CallOutcome::SigningUnavailable as i32,
+            "{call:?}"
+        );
+        assert!(
+            call.error_message.contains("`t1`"),
+            "{}",
+            call.error_message
+        );
     }
     assert!(calls.iter().any(|c| c.attempt == 2), "retried: {calls:?}");
     assert!(lost.drain().await.is_empty(), "nothing unsigned went out");
@@ -96,10 +101,7 @@ async fn production_refuses_to_start_without_the_keys_that_open_the_stored_secre
 async fn secrets_sealed_with_the_development_key_are_resealed_with_real_keys() {
     let dev = Launch::args(DELIVERING).env("SELKI_SECRET_KEYS", "");
     let mut server = TestServer::launch(Db::Sqlite, dev).await.expect("SQLite");
-    server
-        .process
-        .logged("reseal-secrets", WITHIN)
-        .await;
+    server.process.logged("reseal-secrets", WITHIN).await;
     let receiver = Receiver::start().await;
     receiver.verify_with(SECRET);
     let mut request = create_request("acme");

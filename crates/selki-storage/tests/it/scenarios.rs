@@ -539,7 +539,14 @@ async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
         "nothing left to reseal"
     );
     let opened = b_only.signing_secrets(hook.id).await.expect("opens with b");
-    assert!(b_only.check_sealed().await.expect("check").unopenable.is_empty());
+    assert!(
+        b_only
+            .check_sealed()
+            .await
+            .expect("check")
+            .unopenable
+            .is_empty()
+    );
     assert_eq!(
         opened.iter().map(Secret::expose).collect::<Vec<_>>(),
         [secret(1).expose()]
