@@ -133,16 +133,18 @@ pub(crate) fn call_timeout(
     v.check(field, parsed).map(Some)
 }
 
+/// Custom headers; a masked value keeps the one in `stored`.
 pub(crate) fn headers(
     field: &str,
     values: &[pb::Header],
+    stored: Option<&CustomHeaders>,
     v: &mut Violations,
 ) -> Option<CustomHeaders> {
-    let pairs = values
+    let triples = values
         .iter()
-        .map(|h| (h.name.clone(), h.value.clone()))
+        .map(|h| (h.name.clone(), h.value.clone(), h.sensitive))
         .collect();
-    CustomHeaders::new(pairs)
+    CustomHeaders::new(triples, stored)
         .map_err(|(i, part, e)| v.add(format!("{field}[{i}].{part}"), e.to_string()))
         .ok()
 }
@@ -167,12 +169,16 @@ pub(crate) fn webhook_to_proto(w: &Webhook) -> pb::Webhook {
             exponential_backoff: w.retry.exponential(),
             max_delay: Some(duration_to_proto(w.retry.max_delay())),
         }),
+        // Sensitive values never leave in full; headers this server cannot
+        // open are left out (start-up names the missing key).
         headers: w
             .headers
             .iter()
-            .map(|(name, value)| pb::Header {
-                name: name.to_owned(),
-                value: value.to_owned(),
+            .flat_map(CustomHeaders::headers)
+            .map(|h| pb::Header {
+                name: h.name().to_owned(),
+                value: h.shown_value().to_owned(),
+                sensitive: h.is_sensitive(),
             })
             .collect(),
         timeout: w.timeout.map(duration_to_proto),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use selki_domain::{EndpointUrl, WebhookId, WebhookName};
+use selki_domain::{EndpointUrl, MASK, WebhookId, WebhookName};
 use selki_proto::v1 as pb;
 use selki_proto::v1::create_webhook_request::Signing;
 use selki_proto::v1::webhook_service_server::WebhookService;
@@ -52,7 +52,7 @@ impl WebhookService for Api {
         );
         let types = event_types("event_types", &r.event_types, &mut v);
         let retry = retry_policy("retry_policy", r.retry_policy.as_ref(), &mut v);
-        let custom = headers("headers", &r.headers, &mut v);
+        let custom = headers("headers", &r.headers, None, &mut v);
         let timeout = call_timeout("timeout", r.timeout.as_ref(), &mut v);
         let (secret, generated) = match r.signing {
             Some(Signing::SigningSecret(text)) => {
@@ -169,6 +169,18 @@ impl WebhookService for Api {
         let mut v = Violations::default();
         let webhook = r.webhook.unwrap_or_default();
         let id = webhook_id("webhook.id", &webhook.id, &mut v);
+        // A masked header value keeps the stored one: read what is stored.
+        let stored = match id {
+            Some(id) if webhook.headers.iter().any(|h| h.value == MASK) => self
+                .store()
+                .get_webhook(&principal.scope(), id)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| not_found(id))?
+                .headers
+                .ok(),
+            _ => None,
+        };
         let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
             v.add("update_mask", "must name at least one field to change");
@@ -181,7 +193,7 @@ impl WebhookService for Api {
                 "event_types" => patch.event_types = event_types("webhook.event_types", &webhook.event_types, &mut v),
                 "enabled" => patch.enabled = Some(webhook.enabled),
                 "retry_policy" => patch.retry = retry_policy("webhook.retry_policy", webhook.retry_policy.as_ref(), &mut v),
-                "headers" => patch.headers = headers("webhook.headers", &webhook.headers, &mut v),
+                "headers" => patch.headers = headers("webhook.headers", &webhook.headers, stored.as_ref(), &mut v),
                 "timeout" => patch.timeout = call_timeout("webhook.timeout", webhook.timeout.as_ref(), &mut v),
                 other => v.add(
                     format!("update_mask.paths[{i}]"),

@@ -78,6 +78,7 @@ fn headers(s: &WebhookSettings) -> Vec<pb::Header> {
         .map(|(name, value)| pb::Header {
             name: name.clone(),
             value: value.clone(),
+            sensitive: false,
         })
         .collect()
 }

@@ -13,6 +13,6 @@ pub use call::{CallOutcome, CallTrigger};
 pub use id::{ApiKeyId, CallId, DeliveryId, EventId, IdError, OrganizationId, WebhookId};
 pub use invalid::Invalid;
 pub use webhook::{
-    CustomHeaders, EndpointUrl, EventTypes, MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_LEN,
-    RetryPolicy, UrlPolicy, WebhookName,
+    CustomHeaders, EndpointUrl, EventTypes, Header, MASK, MAX_HEADER_BYTES, MAX_HEADERS,
+    MAX_URL_LEN, RetryPolicy, UrlPolicy, WebhookName,
 };

@@ -220,15 +220,29 @@ impl Default for RetryPolicy {
 
 /// Headers a customer adds to every delivery (e.g. an Authorization token).
 /// Names are stored lower-case; none may shadow the wire format's own
-/// headers or hop-by-hop headers.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CustomHeaders(Vec<(String, String)>);
+/// headers or hop-by-hop headers. Sensitive values are never shown in full
+/// once set (and never in `Debug`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct CustomHeaders(Vec<Header>);
+
+/// One custom header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    name: String,
+    value: String,
+    sensitive: bool,
+}
+
+/// What a sensitive value is shown as; sent back, it keeps the stored
+/// value.
+pub const MASK: &str = "****";
 
 /// Exact names a custom header may not use.
-const RESERVED: [&str; 12] = [
+const RESERVED: [&str; 13] = [
     "content-type",
     "content-length",
     "host",
+    "user-agent",
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -241,10 +255,38 @@ const RESERVED: [&str; 12] = [
 ];
 /// Prefixes a custom header may not use.
 const RESERVED_PREFIXES: [&str; 2] = ["selki-", "webhook-"];
+/// Names that mark a header as sensitive whatever its flag.
+const SENSITIVE_NAMES: [&str; 2] = ["authorization", "cookie"];
+const SENSITIVE_WORDS: [&str; 6] = ["token", "secret", "key", "auth", "password", "signature"];
+
+impl Header {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Flagged so, or named like a credential.
+    pub fn is_sensitive(&self) -> bool {
+        self.sensitive
+    }
+
+    /// The value as it may be shown: masked when sensitive.
+    pub fn shown_value(&self) -> &str {
+        if self.sensitive { MASK } else { &self.value }
+    }
+}
 
 impl CustomHeaders {
-    /// Checks every header; the error carries the offending index.
-    pub fn new(headers: Vec<(String, String)>) -> Result<Self, (usize, &'static str, Invalid)> {
+    /// Checks every header (name, value, sensitive flag); the error
+    /// carries the offending index. A value of [`MASK`] keeps the value of
+    /// the header of that name in `stored`, if it has one.
+    pub fn new(
+        headers: Vec<(String, String, bool)>,
+        stored: Option<&Self>,
+    ) -> Result<Self, (usize, &'static str, Invalid)> {
         if headers.len() > MAX_HEADERS {
             return Err((
                 MAX_HEADERS,
@@ -253,12 +295,28 @@ impl CustomHeaders {
             ));
         }
         let mut total = 0;
-        let mut checked: Vec<(String, String)> = Vec::with_capacity(headers.len());
-        for (index, (name, value)) in headers.into_iter().enumerate() {
+        let mut checked: Vec<Header> = Vec::with_capacity(headers.len());
+        for (index, (name, value, flagged)) in headers.into_iter().enumerate() {
             let name = check_name(&name).map_err(|e| (index, "name", e))?;
-            if checked.iter().any(|(seen, _)| *seen == name) {
+            if checked.iter().any(|seen| seen.name == name) {
                 return Err((index, "name", Invalid::new("repeats an earlier header")));
             }
+            let value = if value == MASK {
+                stored
+                    .and_then(|s| s.0.iter().find(|h| h.name == name))
+                    .map(|h| h.value.clone())
+                    .ok_or_else(|| {
+                        (
+                            index,
+                            "value",
+                            Invalid::new(format!(
+                                "`{MASK}` keeps a stored value, but there is no stored `{name}` header"
+                            )),
+                        )
+                    })?
+            } else {
+                value
+            };
             check_value(&value).map_err(|e| (index, "value", e))?;
             total += name.len() + value.len();
             if total > MAX_HEADER_BYTES {
@@ -268,18 +326,62 @@ impl CustomHeaders {
                     Invalid::new("custom headers exceed 8 KiB in all"),
                 ));
             }
-            checked.push((name, value));
+            let sensitive = flagged || sensitive_by_name(&name);
+            checked.push(Header {
+                name,
+                value,
+                sensitive,
+            });
         }
         Ok(Self(checked))
     }
 
+    /// Headers as stored, trusted: only names a later version reserves
+    /// are left out (they are not sent).
+    pub fn from_stored(headers: Vec<(String, String, bool)>) -> Self {
+        Self(
+            headers
+                .into_iter()
+                .filter(|(name, _, _)| check_name(name).is_ok())
+                .map(|(name, value, flagged)| Header {
+                    sensitive: flagged || sensitive_by_name(&name),
+                    name,
+                    value,
+                })
+                .collect(),
+        )
+    }
+
+    /// Names and values, as sent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.0.iter().map(|h| (h.name.as_str(), h.value.as_str()))
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = &Header> {
+        self.0.iter()
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+impl std::fmt::Debug for CustomHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|h| (&h.name, h.shown_value())))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.shown_value())
+    }
+}
+
+fn sensitive_by_name(lower: &str) -> bool {
+    SENSITIVE_NAMES.contains(&lower) || SENSITIVE_WORDS.iter().any(|w| lower.contains(w))
 }
 
 fn check_name(name: &str) -> Result<String, Invalid> {

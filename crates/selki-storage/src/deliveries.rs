@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 use crate::calls::CallRecord;
 use crate::liveness::WriteKind;
 use crate::rows::{int, parsed, placeholders, text};
-use crate::webhooks::{retry_from, timeout_from, webhook_headers};
+use crate::webhooks::{retry_from, timeout_from};
 use crate::{Backend, Health, Scope, Store, StoreError, Unopenable};
 
 /// Where and how a webhook's deliveries are sent, as stored right now.
@@ -456,11 +456,14 @@ impl Store {
 
     fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
         let webhook_id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
-        let sealed = match self.live_secrets(row, webhook_id) {
-            Ok(secrets) => Ok(Opened {
+        let opened = self.live_secrets(row, webhook_id).and_then(|secrets| {
+            Ok(Opened {
                 secrets,
-                headers: webhook_headers(row)?,
-            }),
+                headers: self.open_headers(row, webhook_id)?,
+            })
+        });
+        let sealed = match opened {
+            Ok(opened) => Ok(opened),
             Err(StoreError::Unopenable(unopenable)) => Err(unopenable),
             Err(other) => return Err(other),
         };
@@ -582,7 +585,8 @@ impl Leased {
     }
 }
 
-const TARGET_COLUMNS: &str = "id, url, headers, enabled, retry_attempts, retry_delay_ms, \
+const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, enabled, \
+    retry_attempts, retry_delay_ms, \
     retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
     previous_secret_key_id, previous_secret_expires_at";
 

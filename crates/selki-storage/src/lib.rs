@@ -19,6 +19,7 @@ mod maintenance;
 mod migrations;
 mod model;
 mod rows;
+mod sealing;
 mod signals;
 mod stats;
 mod webhooks;
@@ -41,8 +42,8 @@ pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
 };
+pub use sealing::{Resealed, SealedCheck};
 pub use stats::WebhookStats;
-pub use webhooks::{Resealed, SealedCheck};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,13 @@ impl Store {
             sqlx::query("ALTER TABLE deliveries SET (fillfactor = 70)")
                 .execute(&self.pool)
                 .await?;
+        }
+        let sealed = self.seal_plaintext_headers().await?;
+        if sealed > 0 {
+            tracing::info!(
+                webhooks = sealed,
+                "custom headers stored in the clear are now sealed"
+            );
         }
         Ok(())
     }

@@ -4,12 +4,17 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
         "processes",
         include_str!("../migrations/0002_processes.sql"),
+    ),
+    (
+        3,
+        "sealed headers",
+        include_str!("../migrations/0003_sealed_headers.sql"),
     ),
 ];
 

@@ -57,7 +57,8 @@ pub struct Webhook {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub retry: RetryPolicy,
-    pub headers: CustomHeaders,
+    /// `Err` when this server's keys do not open them.
+    pub headers: Result<CustomHeaders, crate::Unopenable>,
     pub timeout: Option<Duration>,
     pub signing: SigningState,
     pub created_at_ms: i64,

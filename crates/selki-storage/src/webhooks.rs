@@ -8,45 +8,30 @@ use selki_webhooks::Secret;
 use sqlx::any::AnyRow;
 use std::time::Duration;
 
-use crate::rows::{flag, int, opt_bytes, opt_int, opt_text, parsed, text};
+use crate::rows::{flag, int, opt_int, opt_text, parsed, text};
 use crate::{
-    NewWebhook, Page, Scope, Sealed, SigningState, Store, StoreError, Unopenable, Webhook,
-    WebhookFilter, WebhookPatch,
+    NewWebhook, Page, Scope, SigningState, Store, StoreError, Unopenable, Webhook, WebhookFilter,
+    WebhookPatch,
 };
 
-/// What [`Store::reseal_secrets`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resealed {
-    /// Webhooks whose secrets are now sealed with the newest key.
-    pub resealed: u64,
-    /// Webhooks left as they were, by the key that sealed them.
-    pub unopenable: std::collections::BTreeMap<String, u64>,
-}
-
-/// What [`Store::check_sealed`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SealedCheck {
-    /// Webhooks with something sealed.
-    pub checked: u64,
-    /// Webhooks whose sealed values do not open, by the key that sealed them.
-    pub unopenable: std::collections::BTreeMap<String, u64>,
-}
-
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
-    retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, timeout_ms, \
+    retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
+    headers_sealed, headers_key_id, timeout_ms, \
     CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, previous_secret_expires_at, created_at, updated_at";
 
 impl Store {
     pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Webhook, StoreError> {
         let id = WebhookId::new();
         let now = self.now();
-        let sealed = new.secret.as_ref().map(|s| self.seal(s, id));
+        let sealed = new.secret.as_ref().map(|s| self.seal_secret(s, id));
+        let headers = self.seal_headers(&new.headers, id);
         let sql = format!(
             "INSERT INTO webhooks (id, organization_id, name, url, event_types, enabled, \
              retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
-             secret, secret_key_id, created_at, updated_at, timeout_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
-             RETURNING {COLUMNS}"
+             secret, secret_key_id, created_at, updated_at, timeout_ms, headers_sealed, \
+             headers_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '[]', $11, $12, $13, $13, $14, \
+             $15, $16) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -59,14 +44,15 @@ impl Store {
             .bind(millis(new.retry.delay()))
             .bind(flag(new.retry.exponential()))
             .bind(millis(new.retry.max_delay()))
-            .bind(headers_json(&new.headers))
             .bind(sealed.as_ref().map(|s| s.bytes.clone()))
             .bind(sealed.map(|s| s.key_id))
             .bind(now)
             .bind(new.timeout.map(millis))
+            .bind(headers.as_ref().map(|s| s.bytes.clone()))
+            .bind(headers.map(|s| s.key_id))
             .fetch_one(&self.pool)
             .await?;
-        webhook_from(&row)
+        self.webhook_from(&row)
     }
 
     pub async fn get_webhook(
@@ -83,7 +69,7 @@ impl Store {
             .bind(scope.organization().map(str::to_owned))
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(webhook_from).transpose()
+        row.as_ref().map(|r| self.webhook_from(r)).transpose()
     }
 
     /// One organization's webhooks, oldest first.
@@ -105,7 +91,7 @@ impl Store {
             .bind(i64::from(page.limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(webhook_from).collect()
+        rows.iter().map(|r| self.webhook_from(r)).collect()
     }
 
     /// Applies a patch in one statement; `None` if there is no such webhook
@@ -125,12 +111,19 @@ impl Store {
                retry_delay_ms = COALESCE($8, retry_delay_ms), \
                retry_exponential = COALESCE($9, retry_exponential), \
                retry_max_delay_ms = COALESCE($10, retry_max_delay_ms), \
-               headers = COALESCE($11, headers), updated_at = $12, \
-               timeout_ms = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($14 AS BIGINT) ELSE timeout_ms END \
+               updated_at = $12, \
+               timeout_ms = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($14 AS BIGINT) ELSE timeout_ms END, \
+               headers = CASE WHEN CAST($11 AS BIGINT) = 1 THEN '[]' ELSE headers END, \
+               headers_sealed = CASE WHEN CAST($11 AS BIGINT) = 1 THEN $15 ELSE headers_sealed END, \
+               headers_key_id = CASE WHEN CAST($11 AS BIGINT) = 1 THEN $16 ELSE headers_key_id END \
              WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
              RETURNING {COLUMNS}"
         );
         let retry = patch.retry;
+        let headers = patch
+            .headers
+            .as_ref()
+            .and_then(|h| self.seal_headers(h, id));
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(scope.organization().map(str::to_owned))
@@ -142,13 +135,15 @@ impl Store {
             .bind(retry.map(|r| millis(r.delay())))
             .bind(retry.map(|r| flag(r.exponential())))
             .bind(retry.map(|r| millis(r.max_delay())))
-            .bind(patch.headers.as_ref().map(headers_json))
+            .bind(i64::from(patch.headers.is_some()))
             .bind(self.now())
             .bind(i64::from(patch.timeout.is_some()))
             .bind(patch.timeout.flatten().map(millis))
+            .bind(headers.as_ref().map(|s| s.bytes.clone()))
+            .bind(headers.map(|s| s.key_id))
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(webhook_from).transpose()
+        row.as_ref().map(|r| self.webhook_from(r)).transpose()
     }
 
     /// Deletes a webhook for good and cancels its waiting deliveries, in one
@@ -159,7 +154,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query(
             "UPDATE webhooks SET deleted_at = $3, secret = NULL, previous_secret = NULL, \
-             updated_at = $3 WHERE id = $1 AND deleted_at IS NULL \
+             headers = '[]', headers_sealed = NULL, updated_at = $3 \
+             WHERE id = $1 AND deleted_at IS NULL \
              AND ($2 IS NULL OR organization_id = $2)",
         )
         .bind(id.to_string())
@@ -194,7 +190,7 @@ impl Store {
     ) -> Result<Option<Webhook>, StoreError> {
         let now = self.now();
         let until = now.saturating_add(millis(grace));
-        let sealed = self.seal(secret, id);
+        let sealed = self.seal_secret(secret, id);
         // Every right-hand side reads the row as it was before the update.
         let sql = format!(
             "UPDATE webhooks SET \
@@ -215,7 +211,7 @@ impl Store {
             .bind(until)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(webhook_from).transpose()
+        row.as_ref().map(|r| self.webhook_from(r)).transpose()
     }
 
     /// The secrets a delivery is signed with now: the current one, then a
@@ -233,151 +229,10 @@ impl Store {
             None => Ok(Vec::new()),
         }
     }
-
-    /// Opens the secrets of a row with the sealed-secret columns.
-    pub(crate) fn live_secrets(
-        &self,
-        row: &AnyRow,
-        id: WebhookId,
-    ) -> Result<Vec<Secret>, StoreError> {
-        let mut secrets = Vec::new();
-        let previous_live =
-            opt_int(row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
-        for (bytes, key_id, live) in [
-            ("secret", "secret_key_id", true),
-            ("previous_secret", "previous_secret_key_id", previous_live),
-        ] {
-            if let (true, Some(bytes), Some(key_id)) =
-                (live, opt_bytes(row, bytes)?, opt_text(row, key_id)?)
-            {
-                secrets.push(self.open(&Sealed { key_id, bytes }, id)?);
-            }
-        }
-        Ok(secrets)
-    }
-
-    /// Re-seals every stored secret with the newest configured key, after a
-    /// key rotation (or from the development key, with a keyring that also
-    /// opens it). A secret no configured key opens is left as it is and
-    /// counted by its key.
-    pub async fn reseal_secrets(&self) -> Result<Resealed, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, secret, secret_key_id, previous_secret, previous_secret_key_id \
-             FROM webhooks WHERE (secret IS NOT NULL AND secret_key_id <> $1) \
-             OR (previous_secret IS NOT NULL AND previous_secret_key_id <> $1)",
-        )
-        .bind(self.keyring.sealing_key_id().to_owned())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut done = Resealed::default();
-        for row in rows {
-            let id = parsed("id", &text(&row, "id")?, WebhookId::parse)?;
-            let reseal = |bytes: Option<Vec<u8>>, key_id: Option<String>| match (bytes, key_id) {
-                (Some(bytes), Some(key_id)) => self
-                    .open(&Sealed { key_id, bytes }, id)
-                    .map(|s| Some(self.seal(&s, id))),
-                _ => Ok(None),
-            };
-            let sealed = reseal(opt_bytes(&row, "secret")?, opt_text(&row, "secret_key_id")?)
-                .and_then(|current| {
-                    let previous = reseal(
-                        opt_bytes(&row, "previous_secret")?,
-                        opt_text(&row, "previous_secret_key_id")?,
-                    )?;
-                    Ok((current, previous))
-                });
-            let (current, previous) = match sealed {
-                Ok(both) => both,
-                Err(StoreError::Unopenable(u)) => {
-                    *done.unopenable.entry(u.key_id).or_default() += 1;
-                    continue;
-                }
-                Err(other) => return Err(other),
-            };
-            sqlx::query(
-                "UPDATE webhooks SET secret = $2, secret_key_id = $3, previous_secret = $4, \
-                 previous_secret_key_id = $5 WHERE id = $1",
-            )
-            .bind(id.to_string())
-            .bind(current.as_ref().map(|s| s.bytes.clone()))
-            .bind(current.as_ref().map(|s| s.key_id.clone()))
-            .bind(previous.as_ref().map(|s| s.bytes.clone()))
-            .bind(previous.as_ref().map(|s| s.key_id.clone()))
-            .execute(&self.pool)
-            .await?;
-            done.resealed += 1;
-        }
-        Ok(done)
-    }
-
-    /// Tries to open every sealed value in use (current secrets, previous
-    /// ones still signing), a page at a time: what start-up checks so that
-    /// a missing key is found before the first delivery needs it.
-    pub async fn check_sealed(&self) -> Result<SealedCheck, StoreError> {
-        const PAGE: i64 = 1000;
-        let mut check = SealedCheck::default();
-        let mut after = String::new();
-        loop {
-            let rows = sqlx::query(
-                "SELECT id, secret, secret_key_id, previous_secret, previous_secret_key_id, \
-                 previous_secret_expires_at FROM webhooks WHERE deleted_at IS NULL AND id > $1 \
-                 AND (secret IS NOT NULL OR previous_secret IS NOT NULL) ORDER BY id LIMIT $2",
-            )
-            .bind(after.clone())
-            .bind(PAGE)
-            .fetch_all(&self.pool)
-            .await?;
-            for row in &rows {
-                let id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
-                check.checked += 1;
-                match self.live_secrets(row, id) {
-                    Ok(_) => {}
-                    Err(StoreError::Unopenable(u)) => {
-                        *check.unopenable.entry(u.key_id).or_default() += 1;
-                    }
-                    Err(other) => return Err(other),
-                }
-                after = id.to_string();
-            }
-            if rows.len() < PAGE as usize {
-                return Ok(check);
-            }
-        }
-    }
-
-    fn seal(&self, secret: &Secret, id: WebhookId) -> Sealed {
-        self.keyring
-            .seal(secret.expose().as_bytes(), &id.to_string())
-    }
-
-    fn open(&self, sealed: &Sealed, id: WebhookId) -> Result<Secret, StoreError> {
-        let plain = self.keyring.open(sealed, &id.to_string()).ok_or_else(|| {
-            StoreError::Unopenable(Unopenable {
-                webhook: id.to_string(),
-                what: "signing secret",
-                key_id: sealed.key_id.clone(),
-            })
-        })?;
-        let text =
-            String::from_utf8(plain).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))?;
-        Secret::parse(&text).map_err(|_| StoreError::Corrupt(format!("secret of {id}")))
-    }
 }
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn headers_json(headers: &CustomHeaders) -> String {
-    let pairs: Vec<(&str, &str)> = headers.iter().collect();
-    serde_json::to_string(&pairs).expect("string pairs always serialise")
-}
-
-pub(crate) fn webhook_headers(row: &AnyRow) -> Result<CustomHeaders, StoreError> {
-    let corrupt = || StoreError::Corrupt("headers".to_owned());
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(&text(row, "headers")?).map_err(|_| corrupt())?;
-    CustomHeaders::new(headers).map_err(|_| corrupt())
 }
 
 pub(crate) fn timeout_from(row: &AnyRow) -> Result<Option<Duration>, StoreError> {
@@ -397,11 +252,27 @@ pub(crate) fn retry_from(row: &AnyRow) -> Result<RetryPolicy, StoreError> {
     .map_err(|_| corrupt("retry policy"))
 }
 
-fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
+impl Store {
+    fn webhook_from(&self, row: &AnyRow) -> Result<Webhook, StoreError> {
+        let id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
+        let headers = match self.open_headers(row, id) {
+            Ok(headers) => Ok(headers),
+            Err(StoreError::Unopenable(u)) => Err(u),
+            Err(other) => return Err(other),
+        };
+        webhook_of(row, id, headers)
+    }
+}
+
+fn webhook_of(
+    row: &AnyRow,
+    id: WebhookId,
+    headers: Result<CustomHeaders, Unopenable>,
+) -> Result<Webhook, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
     let bits = u32::try_from(int(row, "event_types")?).map_err(|_| corrupt("event_types"))?;
     Ok(Webhook {
-        id: parsed("id", &text(row, "id")?, WebhookId::parse)?,
+        id,
         organization: parsed(
             "organization_id",
             &text(row, "organization_id")?,
@@ -416,7 +287,7 @@ fn webhook_from(row: &AnyRow) -> Result<Webhook, StoreError> {
         enabled: int(row, "enabled")? != 0,
         disabled_reason: opt_text(row, "disabled_reason")?,
         retry: retry_from(row)?,
-        headers: webhook_headers(row)?,
+        headers,
         timeout: timeout_from(row)?,
         signing: SigningState {
             secret_set: int(row, "secret_set")? != 0,

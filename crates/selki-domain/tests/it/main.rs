@@ -73,3 +73,81 @@ fn names_are_trimmed_bounded_and_printable() {
     assert!(WebhookName::parse("tab\there").is_err());
     assert!(WebhookName::parse("   ").is_err());
 }
+
+#[test]
+fn credential_like_headers_are_sensitive_and_never_printed() {
+    use selki_domain::CustomHeaders;
+    let headers = CustomHeaders::new(
+        [
+            "Authorization",
+            "Cookie",
+            "X-Api-Key",
+            "X-Auth-User",
+            "X-Session-Token",
+            "X-Hub-Signature",
+            "DB-Password",
+            "X-Client-Secret",
+            "X-Team",
+            "X-Marked",
+        ]
+        .iter()
+        .map(|name| {
+            (
+                (*name).to_owned(),
+                format!("value-of-{name}"),
+                *name == "X-Marked",
+            )
+        })
+        .collect(),
+        None,
+    )
+    .expect("valid");
+    let sensitive: Vec<(&str, bool)> = headers
+        .headers()
+        .map(|h| (h.name(), h.is_sensitive()))
+        .collect();
+    assert_eq!(
+        sensitive,
+        [
+            ("authorization", true),
+            ("cookie", true),
+            ("x-api-key", true),
+            ("x-auth-user", true),
+            ("x-session-token", true),
+            ("x-hub-signature", true),
+            ("db-password", true),
+            ("x-client-secret", true),
+            ("x-team", false),
+            ("x-marked", true),
+        ]
+    );
+    let printed = format!("{headers:?}");
+    assert!(printed.contains("value-of-X-Team"), "{printed}");
+    assert!(
+        !printed.contains("value-of-Authorization") && !printed.contains("value-of-X-Marked"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_masked_value_keeps_the_stored_one_and_needs_one() {
+    use selki_domain::{CustomHeaders, MASK};
+    let stored = CustomHeaders::new(
+        vec![("Authorization".into(), "Bearer t".into(), false)],
+        None,
+    )
+    .expect("valid");
+    let kept = CustomHeaders::new(
+        vec![("authorization".into(), MASK.into(), false)],
+        Some(&stored),
+    )
+    .expect("kept");
+    assert_eq!(
+        kept.iter().collect::<Vec<_>>(),
+        [("authorization", "Bearer t")]
+    );
+    let none = CustomHeaders::new(vec![("x-other".into(), MASK.into(), false)], Some(&stored));
+    assert!(matches!(none, Err((0, "value", _))));
+    let user_agent = CustomHeaders::new(vec![("User-Agent".into(), "curl".into(), false)], None);
+    assert!(matches!(user_agent, Err((0, "name", _))));
+}

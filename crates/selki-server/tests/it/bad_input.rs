@@ -138,6 +138,7 @@ fn header(name: &str, value: &str) -> pb::Header {
     pb::Header {
         name: name.into(),
         value: value.into(),
+        sensitive: false,
     }
 }
 
@@ -347,6 +348,18 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             create(|r| r.headers = vec![header("Host", "evil.example")]),
             Code::InvalidArgument,
             Some("headers[0].name"),
+        ),
+        (
+            "a user-agent header",
+            create(|r| r.headers = vec![header("User-Agent", "curl/8")]),
+            Code::InvalidArgument,
+            Some("headers[0].name"),
+        ),
+        (
+            "a masked value for a header never set",
+            create(|r| r.headers = vec![header("Authorization", "****")]),
+            Code::InvalidArgument,
+            Some("headers[0].value"),
         ),
         (
             "a hop-by-hop header",

@@ -16,6 +16,7 @@ pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
         headers: vec![pb::Header {
             name: "Authorization".into(),
             value: "Bearer abc".into(),
+            sensitive: false,
         }],
         disabled: false,
         timeout: None,

@@ -7,7 +7,7 @@ use selki_proto::v1 as pb;
 use selki_proto::v1::create_webhook_request::Signing;
 use selki_testkit::Db;
 
-use crate::delivery::{WITHIN, hook, next_calls, retry, submit, watch};
+use crate::delivery::{WITHIN, delivering, hook, next_calls, retry, submit, watch};
 use crate::fixtures::create_request;
 use crate::harness::{ADMIN_KEY, DELIVERING, Launch, Process, TestServer, authed};
 use crate::receiver::Receiver;
@@ -139,4 +139,136 @@ async fn secrets_sealed_with_the_development_key_are_resealed_with_real_keys() {
     let received = receiver.next(WITHIN).await;
     assert_eq!(received.verified, Ok(()), "signed with the secret given");
     server.finish().await;
+}
+
+delivering!(custom_header_values_are_sealed_at_rest_and_sensitive_ones_never_returned);
+
+fn header(name: &str, value: &str, sensitive: bool) -> pb::Header {
+    pb::Header {
+        name: name.into(),
+        value: value.into(),
+        sensitive,
+    }
+}
+
+fn shown(webhook: &pb::Webhook) -> Vec<(String, String, bool)> {
+    webhook
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.clone(), h.sensitive))
+        .collect()
+}
+
+async fn custom_header_values_are_sealed_at_rest_and_sensitive_ones_never_returned(
+    server: &TestServer,
+) {
+    let receiver = Receiver::start().await;
+    let mut request = create_request("acme");
+    request.url = receiver.url("/");
+    request.headers = vec![
+        header("Authorization", "Bearer s3cret-token", false),
+        header("X-Api-Key", "k-123456", false),
+        header("X-Team", "blue-team", false),
+        header("X-Tenant-Ref", "ref-789", true),
+    ];
+    let created = server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, request))
+        .await
+        .expect("create")
+        .into_inner()
+        .webhook
+        .expect("webhook");
+    let masked = vec![
+        ("authorization".to_owned(), "****".to_owned(), true),
+        ("x-api-key".to_owned(), "****".to_owned(), true),
+        ("x-team".to_owned(), "blue-team".to_owned(), false),
+        ("x-tenant-ref".to_owned(), "****".to_owned(), true),
+    ];
+    assert_eq!(shown(&created), masked);
+    let got = server
+        .webhooks()
+        .get_webhook(authed(
+            ADMIN_KEY,
+            pb::GetWebhookRequest {
+                id: created.id.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner()
+        .webhook
+        .expect("webhook");
+    assert_eq!(shown(&got), masked);
+    let listed = server
+        .webhooks()
+        .list_webhooks(authed(
+            ADMIN_KEY,
+            pb::ListWebhooksRequest {
+                organization_id: "acme".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(shown(&listed.webhooks[0]), masked);
+
+    // Nothing of any value in the database's own bytes.
+    let stored = server
+        .db
+        .texts("SELECT headers FROM webhooks")
+        .await
+        .join(" ");
+    let sealed = server
+        .db
+        .texts("SELECT headers_sealed FROM webhooks")
+        .await
+        .join(" ");
+    for value in ["s3cret-token", "k-123456", "blue-team", "ref-789"] {
+        assert!(
+            !stored.contains(value) && !sealed.contains(value),
+            "{value} stored in the clear"
+        );
+    }
+
+    // Sent back as shown, the masked values are kept; the plain one changes.
+    let mut update = got.clone();
+    update.headers = got
+        .headers
+        .iter()
+        .map(|h| match h.name.as_str() {
+            "x-team" => header("X-Team", "red-team", false),
+            _ => h.clone(),
+        })
+        .collect();
+    let request = pb::UpdateWebhookRequest {
+        webhook: Some(update),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["headers".into()],
+        }),
+    };
+    server
+        .webhooks()
+        .update_webhook(authed(ADMIN_KEY, request))
+        .await
+        .expect("update");
+    let call = server
+        .webhooks()
+        .send_test_event(authed(
+            ADMIN_KEY,
+            pb::SendTestEventRequest {
+                webhook_id: created.id.clone(),
+                event_type: 0,
+            },
+        ))
+        .await
+        .expect("test event");
+    drop(call);
+    let received = receiver.next(WITHIN).await;
+    assert_eq!(received.header("authorization"), "Bearer s3cret-token");
+    assert_eq!(received.header("x-api-key"), "k-123456");
+    assert_eq!(received.header("x-team"), "red-team");
+    assert_eq!(received.header("x-tenant-ref"), "ref-789");
+    assert!(received.header("user-agent").starts_with("Selki-Webhooks/"));
 }

@@ -27,7 +27,7 @@ pub(crate) struct TestStore {
     pub(crate) store: Store,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) url: String,
-    db: TestDatabase,
+    pub(crate) db: TestDatabase,
 }
 
 pub(crate) fn keyring(entries: &[&str]) -> Keyring {

@@ -30,6 +30,7 @@ both!(
     secrets_are_sealed_and_can_be_resealed_under_a_new_key,
     api_keys_are_found_by_hash_until_revoked,
     migrating_twice_changes_nothing,
+    headers_written_before_sealing_are_sealed_when_migrating,
     stats_count_waiting_deliveries_and_hide_other_organizations,
 );
 
@@ -56,8 +57,11 @@ pub(crate) fn new_webhook(organization: &str, types: &[EventType], enabled: bool
             Some(Duration::from_secs(600)),
         )
         .expect("retry"),
-        headers: CustomHeaders::new(vec![("Authorization".into(), "Bearer t0ken".into())])
-            .expect("headers"),
+        headers: CustomHeaders::new(
+            vec![("Authorization".into(), "Bearer t0ken".into(), false)],
+            None,
+        )
+        .expect("headers"),
         secret: Some(secret(1)),
         timeout: None,
     }
@@ -105,7 +109,11 @@ async fn a_created_webhook_reads_back_with_every_setting(t: &TestStore) {
     assert_eq!(read.retry.attempts(), 3);
     assert_eq!(read.retry.max_delay(), Duration::from_secs(600));
     assert_eq!(
-        read.headers.iter().collect::<Vec<_>>(),
+        read.headers
+            .as_ref()
+            .expect("headers open")
+            .iter()
+            .collect::<Vec<_>>(),
         [("authorization", "Bearer t0ken")]
     );
     assert!(read.signing.secret_set);
@@ -670,5 +678,37 @@ async fn stats_count_waiting_deliveries_and_hide_other_organizations(t: &TestSto
             .await
             .expect("stats"),
         None
+    );
+}
+
+async fn headers_written_before_sealing_are_sealed_when_migrating(t: &TestStore) {
+    let hook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], true))
+        .await
+        .expect("create");
+    // As an older version stored them: in the clear.
+    t.db.execute(&[&format!(
+        "UPDATE webhooks SET headers = '[[\"x-token\",\"legacy-t0ken\"]]', \
+         headers_sealed = NULL, headers_key_id = NULL WHERE id = '{}'",
+        hook.id
+    )])
+    .await;
+    t.store.migrate().await.expect("migrate");
+    let stored = t.db.texts("SELECT headers FROM webhooks").await;
+    assert_eq!(stored, ["[]"]);
+    let sealed = t.db.texts("SELECT headers_sealed FROM webhooks").await;
+    assert!(!sealed[0].is_empty() && !sealed[0].contains("legacy-t0ken"));
+    let read = t
+        .store
+        .get_webhook(&Scope::All, hook.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    let headers = read.headers.expect("opens");
+    let header = headers.headers().next().expect("one header");
+    assert_eq!(
+        (header.name(), header.value(), header.is_sensitive()),
+        ("x-token", "legacy-t0ken", true)
     );
 }
