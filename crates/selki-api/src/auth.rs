@@ -2,7 +2,7 @@
 //! organization they may act.
 
 use base64::Engine as _;
-use selki_domain::OrganizationId;
+use selki_domain::{ApiKeyId, OrganizationId};
 use selki_storage::{ApiKeyScope, Scope};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -16,6 +16,14 @@ use crate::error::{ApiError, Violations};
 pub(crate) enum Principal {
     Admin,
     Organization(OrganizationId),
+}
+
+/// Which key a caller used: the bootstrap admin key from configuration, or
+/// a stored one (which can be revoked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRef {
+    Bootstrap,
+    Stored(ApiKeyId),
 }
 
 /// SHA-256 of a key's text: what is stored and compared.
@@ -76,6 +84,14 @@ impl Api {
         &self,
         request: &Request<T>,
     ) -> Result<Principal, ApiError> {
+        self.authenticate_key(request).await.map(|(p, _)| p)
+    }
+
+    /// The caller, and the key it used.
+    pub(crate) async fn authenticate_key<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<(Principal, KeyRef), ApiError> {
         let header = request
             .metadata()
             .get("authorization")
@@ -95,13 +111,16 @@ impl Api {
         if let Some(admin) = &self.inner.admin_key_hash
             && bool::from(hash.ct_eq(admin))
         {
-            return Ok(Principal::Admin);
+            return Ok((Principal::Admin, KeyRef::Bootstrap));
         }
         match self.store().find_api_key(&hash).await? {
-            Some(key) => Ok(match key.scope {
-                ApiKeyScope::Admin => Principal::Admin,
-                ApiKeyScope::Organization(org) => Principal::Organization(org),
-            }),
+            Some(key) => {
+                let principal = match key.scope {
+                    ApiKeyScope::Admin => Principal::Admin,
+                    ApiKeyScope::Organization(org) => Principal::Organization(org),
+                };
+                Ok((principal, KeyRef::Stored(key.id)))
+            }
             None => Err(ApiError::Unauthenticated("unknown or revoked API key")),
         }
     }

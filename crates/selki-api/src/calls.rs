@@ -12,7 +12,6 @@ use selki_webhooks::{
     Event, EventData, EventType, NewThreat, PhishingEmail, PhishingEmailError, RiskLevel,
     ThreatCategory,
 };
-use tokio::sync::{broadcast, mpsc};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -22,6 +21,7 @@ use crate::convert::{
     parse_page_token, timestamp_ms, timestamp_to_proto,
 };
 use crate::error::{ApiError, Violations};
+use crate::watch::{Hub, Wanted};
 
 type Reply<T> = Result<Response<T>, Status>;
 pub(crate) type CallStream =
@@ -276,7 +276,7 @@ impl Api {
         &self,
         request: Request<pb::WatchCallsRequest>,
     ) -> Reply<CallStream> {
-        let principal = self.authenticate(&request).await?;
+        let (principal, key) = self.authenticate_key(&request).await?;
         let r = request.into_inner();
         let scope = principal.scope();
         let wanted = if r.webhook_id.is_empty() {
@@ -289,54 +289,19 @@ impl Api {
             self.existing_webhook(&scope, id).await?;
             Wanted::Webhook(id)
         };
-        // Subscribed before answering: no call recorded after the answer is missed.
-        let recorded = self.store().recorded_calls();
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(self.clone().forward_calls(recorded, scope, wanted, tx));
+        // Registered before answering: no call recorded after the answer
+        // is missed.
+        let hub = || Hub {
+            store: self.store().clone(),
+            metrics: self.inner.dispatcher.metrics().clone(),
+            recorded: self.store().recorded_calls(),
+            keys: self.store().keys_changed(),
+            stopping: self.inner.stopping.clone(),
+        };
+        let rx = self.inner.watchers.open(hub, key, scope, wanted)?;
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
-    }
-
-    /// Feeds one WatchCalls stream until the client leaves or the server stops.
-    async fn forward_calls(
-        self,
-        mut recorded: broadcast::Receiver<std::sync::Arc<[CallId]>>,
-        scope: Scope,
-        wanted: Wanted,
-        tx: mpsc::Sender<Result<pb::WatchCallsResponse, Status>>,
-    ) {
-        let mut stopping = self.inner.stopping.clone();
-        loop {
-            let ids = tokio::select! {
-                ids = recorded.recv() => ids,
-                () = tx.closed() => return,
-                _ = stopping.wait_for(|s| *s) => return,
-            };
-            let ids = match ids {
-                Ok(ids) => ids,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "a WatchCalls stream fell behind");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let calls = match self.store().calls_by_ids(&scope, &ids).await {
-                Ok(calls) => calls,
-                Err(err) => {
-                    let _ = tx.send(Err(ApiError::from(err).into())).await;
-                    return;
-                }
-            };
-            for call in calls.iter().filter(|c| wanted.matches(c)) {
-                let message = pb::WatchCallsResponse {
-                    call: Some(call_to_proto(call)),
-                };
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-            }
-        }
     }
 
     async fn existing_webhook(
@@ -383,20 +348,6 @@ impl Api {
                     return Err(ApiError::CallNotRecorded { made, cause });
                 }
             }
-        }
-    }
-}
-
-enum Wanted {
-    Webhook(WebhookId),
-    Organization(String),
-}
-
-impl Wanted {
-    fn matches(&self, call: &CallRecord) -> bool {
-        match self {
-            Self::Webhook(id) => call.webhook_id == *id,
-            Self::Organization(org) => call.organization.as_str() == org,
         }
     }
 }
@@ -481,7 +432,7 @@ fn trigger_to_proto(trigger: CallTrigger) -> pb::CallTrigger {
     }
 }
 
-fn call_to_proto(c: &CallRecord) -> pb::Call {
+pub(crate) fn call_to_proto(c: &CallRecord) -> pb::Call {
     pb::Call {
         id: c.id.to_string(),
         webhook_id: c.webhook_id.to_string(),

@@ -47,6 +47,8 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("storage failed")]
     Store(#[from] StoreError),
     /// A manual or test call was made, but recording it failed: the
@@ -75,6 +77,7 @@ impl From<ApiError> for Status {
             ApiError::PermissionDenied(message) => Status::permission_denied(message),
             ApiError::AlreadyExists(message) => Status::already_exists(message),
             ApiError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ApiError::ResourceExhausted(message) => Status::resource_exhausted(message),
             ApiError::Store(err) => store_status(&err),
             ApiError::CallNotRecorded { made, cause } => {
                 tracing::error!(error = %chain(&cause), call = %made, "a manual call was made but not recorded");

@@ -3,12 +3,12 @@
 use selki_domain::{ApiKeyId, OrganizationId};
 use selki_proto::v1 as pb;
 use selki_proto::v1::api_key_service_server::ApiKeyService;
-use selki_storage::{ApiKey, ApiKeyScope, NewApiKey};
+use selki_storage::{ApiKey, ApiKeyScope, NewApiKey, Page};
 use tonic::{Request, Response, Status};
 
 use crate::Api;
 use crate::auth::{Principal, hash_key, new_key_text};
-use crate::convert::timestamp_to_proto;
+use crate::convert::{page_size, page_token, parse_page_token, timestamp_to_proto};
 use crate::error::{ApiError, Violations};
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -27,9 +27,15 @@ impl ApiKeyService for Api {
             (Principal::Admin, org) => v
                 .check("organization_id", OrganizationId::parse(org))
                 .map(ApiKeyScope::Organization),
-            (Principal::Organization(_), requested) => principal
-                .organization(requested, "organization_id", &mut v)?
-                .map(ApiKeyScope::Organization),
+            // Another organization stays NOT_FOUND; its own is refused: a
+            // key that mints keys would leave them behind when revoked.
+            (Principal::Organization(_), requested) => {
+                principal.organization(requested, "organization_id", &mut v)?;
+                return Err(ApiError::PermissionDenied(
+                    "only admin keys create API keys; ask for one from an admin key",
+                )
+                .into());
+            }
         };
         let name = r.name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
@@ -62,13 +68,35 @@ impl ApiKeyService for Api {
         request: Request<pb::ListApiKeysRequest>,
     ) -> Reply<pb::ListApiKeysResponse> {
         let principal = self.authenticate(&request).await?;
-        let keys = self
+        let r = request.into_inner();
+        let mut v = Violations::default();
+        let limit = v.check("page_size", page_size(r.page_size));
+        let after = v.check(
+            "page_token",
+            parse_page_token(&r.page_token, ApiKeyId::parse),
+        );
+        v.finish()?;
+        let (Some(limit), Some(after)) = (limit, after) else {
+            unreachable!("every field parsed when there are no violations")
+        };
+        let page = Page {
+            after,
+            limit: limit + 1,
+        };
+        let mut keys = self
             .store()
-            .list_api_keys(&principal.scope())
+            .list_api_keys(&principal.scope(), page)
             .await
             .map_err(ApiError::from)?;
+        let more = keys.len() > limit as usize;
+        keys.truncate(limit as usize);
+        let next_page_token = match (more, keys.last()) {
+            (true, Some(last)) => page_token(last.id),
+            _ => String::new(),
+        };
         Ok(Response::new(pb::ListApiKeysResponse {
             api_keys: keys.iter().map(api_key_to_proto).collect(),
+            next_page_token,
         }))
     }
 

@@ -12,17 +12,18 @@ mod convert;
 mod error;
 mod events;
 mod keys;
+mod watch;
 mod webhooks;
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use selki_delivery::Dispatcher;
 use selki_domain::UrlPolicy;
 use selki_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use selki_proto::v1::event_service_server::EventServiceServer;
 use selki_proto::v1::webhook_service_server::WebhookServiceServer;
 use selki_storage::{Clock, Health, Store};
-use tokio::sync::watch;
 
 pub use auth::{hash_key, new_key_text};
 pub use error::ApiError;
@@ -32,10 +33,12 @@ pub use error::ApiError;
 pub struct ApiSettings {
     /// Whether plain-http endpoints may be registered.
     pub url_policy: UrlPolicy,
-    /// The bootstrap admin key from configuration, if any.
-    pub admin_key: Option<String>,
+    /// The bootstrap admin key from configuration, if any (never printed).
+    pub admin_key: Option<SecretString>,
     /// When manual calls disable a webhook, as for the worker's.
     pub health: Health,
+    /// WatchCalls streams one key may hold open at once.
+    pub max_watch_streams_per_key: usize,
 }
 
 /// The three services, sharing one store.
@@ -53,7 +56,8 @@ struct Inner {
     /// Makes manual and test calls.
     dispatcher: Dispatcher,
     /// Turns true when the server stops: streams end then.
-    stopping: watch::Receiver<bool>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+    watchers: Arc<watch::Watchers>,
 }
 
 impl Api {
@@ -62,9 +66,13 @@ impl Api {
         settings: ApiSettings,
         clock: Arc<dyn Clock>,
         dispatcher: Dispatcher,
-        stopping: watch::Receiver<bool>,
+        stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        let admin_key_hash = settings.admin_key.as_deref().map(hash_key);
+        let admin_key_hash = settings
+            .admin_key
+            .as_ref()
+            .map(|key| hash_key(key.expose_secret()));
+        let watchers = Arc::new(watch::Watchers::new(settings.max_watch_streams_per_key));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -73,6 +81,7 @@ impl Api {
                 clock,
                 dispatcher,
                 stopping,
+                watchers,
             }),
         }
     }

@@ -50,13 +50,26 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
             }
         }
         KeyCommand::List => {
-            let keys = client
-                .keys()
-                .await?
-                .list_api_keys(client.request(pb::ListApiKeysRequest {})?)
-                .await?
-                .into_inner()
-                .api_keys;
+            // Every page: the list is short, and a table of part of it misleads.
+            let mut keys = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let request = pb::ListApiKeysRequest {
+                    page_size: 100,
+                    page_token,
+                };
+                let page = client
+                    .keys()
+                    .await?
+                    .list_api_keys(client.request(request)?)
+                    .await?
+                    .into_inner();
+                keys.extend(page.api_keys);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
             if client.json() {
                 print_json(&json!(keys.iter().map(key_json).collect::<Vec<_>>()));
             } else {

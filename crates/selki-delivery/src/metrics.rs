@@ -34,6 +34,8 @@ struct Inner {
     pending: Gauge,
     oldest_due_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     disabled: Gauge,
+    watch_streams: Gauge,
+    watch_reads: Counter,
 }
 
 impl Default for Metrics {
@@ -95,6 +97,19 @@ impl Metrics {
         );
         let disabled = Gauge::default();
         registry.register("webhooks_disabled", "Disabled webhooks", disabled.clone());
+        let watch_streams = Gauge::default();
+        registry.register(
+            "watch_streams",
+            "Open WatchCalls streams in this process",
+            watch_streams.clone(),
+        );
+        // One per recorded batch at most, however many streams are open.
+        let watch_reads = Counter::default();
+        registry.register(
+            "watch_reads",
+            "Database reads made to feed WatchCalls streams",
+            watch_reads.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -106,6 +121,8 @@ impl Metrics {
                 pending,
                 oldest_due_age,
                 disabled,
+                watch_streams,
+                watch_reads,
             }),
         }
     }
@@ -126,6 +143,18 @@ impl Metrics {
 
     pub(crate) fn retried(&self) {
         self.inner.retries.inc();
+    }
+
+    /// The open WatchCalls streams of this process.
+    pub fn watch_streams(&self, open: usize) {
+        self.inner
+            .watch_streams
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// One database read made to feed WatchCalls streams.
+    pub fn watch_read(&self) {
+        self.inner.watch_reads.inc();
     }
 
     pub fn webhooks_disabled(&self, count: usize) {

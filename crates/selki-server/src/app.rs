@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use secrecy::ExposeSecret as _;
 use selki_api::{Api, ApiSettings};
 use selki_delivery::{Dispatcher, Egress, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
@@ -46,7 +47,12 @@ pub(crate) fn keyring(config: &Config) -> anyhow::Result<Keyring> {
         );
         return Ok(Keyring::insecure_development());
     }
-    Keyring::parse(&config.secret_keys).context("secret-keys")
+    let keys: Vec<String> = config
+        .secret_keys
+        .iter()
+        .map(|k| k.expose_secret().to_owned())
+        .collect();
+    Keyring::parse(&keys).context("secret-keys")
 }
 
 pub(crate) async fn open_store(
@@ -254,6 +260,7 @@ impl App {
             },
             admin_key: config.admin_key.clone(),
             health: config.worker.health,
+            max_watch_streams_per_key: config.max_watch_streams_per_key,
         };
         let (stop_streams, streams_stopping) = watch::channel(false);
         let api = Api::new(

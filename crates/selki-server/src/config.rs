@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 use selki_delivery::{Destinations, EgressProxy, TIMEOUT_MAX, TIMEOUT_MIN, WorkerSettings};
 use selki_storage::Health;
 use serde::Deserialize;
@@ -121,7 +122,7 @@ pub(crate) struct Settings {
     /// dev or production [default: dev].
     #[arg(long, env = "SELKI_MODE", global = true)]
     pub(crate) mode: Option<Mode>,
-    /// Keys sealing signing secrets at rest, `ID:BASE64` of 32 bytes, comma-separated, newest first.
+    /// Keys sealing signing secrets and custom headers at rest, `ID:BASE64` of 32 bytes, comma-separated, newest first. As a flag it is visible to other local users (in the process list): prefer SELKI_SECRET_KEYS or --secret-keys-file.
     #[arg(
         long,
         env = "SELKI_SECRET_KEYS",
@@ -130,9 +131,18 @@ pub(crate) struct Settings {
         hide_env_values = true
     )]
     pub(crate) secret_keys: Option<Vec<String>>,
-    /// The bootstrap admin API key (`authorization: Bearer <key>`).
+    /// A file holding the secret keys (one per line or comma-separated), readable by this server's user only.
+    #[arg(long, env = "SELKI_SECRET_KEYS_FILE", global = true)]
+    pub(crate) secret_keys_file: Option<PathBuf>,
+    /// The bootstrap admin API key (`authorization: Bearer <key>`). As a flag it is visible to other local users (in the process list): prefer SELKI_ADMIN_KEY or --admin-key-file.
     #[arg(long, env = "SELKI_ADMIN_KEY", global = true, hide_env_values = true)]
     pub(crate) admin_key: Option<String>,
+    /// A file holding the bootstrap admin API key, readable by this server's user only.
+    #[arg(long, env = "SELKI_ADMIN_KEY_FILE", global = true)]
+    pub(crate) admin_key_file: Option<PathBuf>,
+    /// WatchCalls streams one API key may hold open at once [default: 16].
+    #[arg(long, env = "SELKI_MAX_WATCH_STREAMS_PER_KEY", global = true)]
+    pub(crate) max_watch_streams_per_key: Option<usize>,
     /// Allow plain-http webhook endpoints [default: false: https only].
     #[arg(long, env = "SELKI_ALLOW_HTTP_ENDPOINTS", global = true)]
     pub(crate) allow_http_endpoints: Option<bool>,
@@ -224,8 +234,9 @@ pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) database_url: String,
     pub(crate) mode: Mode,
-    pub(crate) secret_keys: Vec<String>,
-    pub(crate) admin_key: Option<String>,
+    pub(crate) secret_keys: Vec<SecretString>,
+    pub(crate) admin_key: Option<SecretString>,
+    pub(crate) max_watch_streams_per_key: usize,
     pub(crate) allow_http_endpoints: bool,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) log_format: LogFormat,
@@ -266,6 +277,18 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// A key kept in a file of its own, so that it is in no process list.
+fn read_secret_file(path: &std::path::Path, setting: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{setting}: cannot read {}", path.display()))?;
+    anyhow::ensure!(
+        !text.trim().is_empty(),
+        "{setting}: {} is empty",
+        path.display()
+    );
+    Ok(text)
+}
+
 impl Config {
     pub(crate) fn resolve(settings: Settings) -> anyhow::Result<Self> {
         let file = match &settings.config {
@@ -284,10 +307,23 @@ impl Config {
             (None, None) => None,
             _ => bail!("tls-cert and tls-key: give both or neither"),
         };
-        let admin_key = s.admin_key.or(file.admin_key);
-        if admin_key.as_deref().is_some_and(|k| k.trim().len() < 24) {
+        let admin_key = match s.admin_key_file.or(file.admin_key_file) {
+            Some(path) => Some(read_secret_file(&path, "admin-key-file")?),
+            None => s.admin_key.or(file.admin_key),
+        }
+        .map(|k| k.trim().to_owned());
+        if admin_key.as_deref().is_some_and(|k| k.len() < 24) {
             bail!("admin-key: must be at least 24 characters (e.g. `openssl rand -base64 32`)");
         }
+        let secret_keys: Vec<String> = match s.secret_keys_file.or(file.secret_keys_file) {
+            Some(path) => read_secret_file(&path, "secret-keys-file")?
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => s.secret_keys.or(file.secret_keys).unwrap_or_default(),
+        };
         let database_url = s
             .database_url
             .or(file.database_url)
@@ -395,8 +431,13 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             database_url,
             mode,
-            secret_keys: s.secret_keys.or(file.secret_keys).unwrap_or_default(),
-            admin_key,
+            secret_keys: secret_keys.into_iter().map(SecretString::from).collect(),
+            admin_key: admin_key.map(SecretString::from),
+            max_watch_streams_per_key: s
+                .max_watch_streams_per_key
+                .or(file.max_watch_streams_per_key)
+                .unwrap_or(16)
+                .max(1),
             allow_http_endpoints: s
                 .allow_http_endpoints
                 .or(file.allow_http_endpoints)

@@ -4,7 +4,9 @@ use selki_domain::{ApiKeyId, OrganizationId};
 use sqlx::any::AnyRow;
 
 use crate::rows::{int, opt_int, opt_text, parsed, text};
-use crate::{ApiKey, ApiKeyScope, NewApiKey, Scope, Store, StoreError};
+use std::collections::HashSet;
+
+use crate::{ApiKey, ApiKeyScope, NewApiKey, Page, Scope, Store, StoreError};
 
 const COLUMNS: &str = "id, organization_id, name, created_at, revoked_at";
 
@@ -44,16 +46,45 @@ impl Store {
         row.as_ref().map(api_key_from).transpose()
     }
 
-    /// Keys in scope, oldest first, revoked ones included.
-    pub async fn list_api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>, StoreError> {
+    /// Keys in scope, oldest first, revoked ones included, a page at a time.
+    pub async fn list_api_keys(
+        &self,
+        scope: &Scope,
+        page: Page<ApiKeyId>,
+    ) -> Result<Vec<ApiKey>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE ($1 IS NULL OR organization_id = $1) ORDER BY id"
+            "SELECT {COLUMNS} FROM api_keys WHERE ($1 IS NULL OR organization_id = $1) \
+             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(scope.organization().map(str::to_owned))
+            .bind(page.after.map(|id| id.to_string()))
+            .bind(i64::from(page.limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(api_key_from).collect()
+    }
+
+    /// Which of these keys are still live (not revoked).
+    pub async fn live_api_keys(&self, ids: &[ApiKeyId]) -> Result<HashSet<ApiKeyId>, StoreError> {
+        let mut live = HashSet::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN ({})",
+                (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                live.insert(parsed("id", &text(&row, "id")?, ApiKeyId::parse)?);
+            }
+        }
+        Ok(live)
     }
 
     /// Revokes a key in scope; `false` if there is no such live key.
@@ -68,6 +99,10 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        if revoked > 0 {
+            // Open streams re-check their keys now, in every process.
+            self.announce_keys_changed().await?;
+        }
         Ok(revoked > 0)
     }
 }

@@ -2,6 +2,7 @@
 //! into the webhook's failing streak as they are recorded.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use selki_domain::{
@@ -309,9 +310,10 @@ impl Store {
     /// After commit: tell this process's watchers (PostgreSQL tells every
     /// process through NOTIFY instead).
     pub(crate) fn calls_recorded(&self, calls: &[&CallRecord]) {
-        if self.backend == Backend::Sqlite && !calls.is_empty() {
+        if self.backend == Backend::Sqlite && !calls.is_empty() && self.signals.calls_heard() {
+            let calls: Arc<[CallRecord]> = calls.iter().map(|c| (*c).clone()).collect();
             self.signals
-                .calls_recorded(calls.iter().map(|c| c.id).collect());
+                .calls_recorded(crate::RecordedCalls::Calls(calls));
         }
     }
 }

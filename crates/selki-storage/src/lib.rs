@@ -43,6 +43,7 @@ pub use model::{
     Webhook, WebhookFilter, WebhookPatch,
 };
 pub use sealing::{Resealed, SealedCheck};
+pub use signals::RecordedCalls;
 pub use stats::WebhookStats;
 
 /// Which database a store talks to.

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use selki_domain::CallId;
+
+use crate::CallRecord;
 use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
 
@@ -14,11 +16,23 @@ use crate::{Backend, Store, StoreError};
 
 const DUE: &str = "selki_due";
 const CALLS: &str = "selki_calls";
+const KEYS: &str = "selki_keys";
+
+/// Calls as they are recorded. This process's own arrive whole with SQLite
+/// (one process does everything); with PostgreSQL every process hears every
+/// process's calls as ids, to be read once by whoever wants them.
+#[derive(Debug, Clone)]
+pub enum RecordedCalls {
+    Calls(Arc<[CallRecord]>),
+    Ids(Arc<[CallId]>),
+}
 
 #[derive(Debug)]
 pub(crate) struct Signals {
     due: watch::Sender<u64>,
-    calls: broadcast::Sender<Arc<[CallId]>>,
+    calls: broadcast::Sender<RecordedCalls>,
+    /// Bumped when an API key is revoked, in any process.
+    keys: watch::Sender<u64>,
     /// The PostgreSQL listener task, started on first use.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     postgres_url: Option<String>,
@@ -29,6 +43,7 @@ impl Signals {
         Self {
             due: watch::Sender::new(0),
             calls: broadcast::Sender::new(1024),
+            keys: watch::Sender::new(0),
             listener: Mutex::new(None),
             postgres_url,
         }
@@ -38,9 +53,19 @@ impl Signals {
         self.due.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    pub(crate) fn calls_recorded(&self, ids: Vec<CallId>) {
+    pub(crate) fn calls_recorded(&self, calls: RecordedCalls) {
         // Nobody watching is fine.
-        let _ = self.calls.send(ids.into());
+        let _ = self.calls.send(calls);
+    }
+
+    /// Whether anybody listens for recorded calls (copying them is wasted
+    /// otherwise).
+    pub(crate) fn calls_heard(&self) -> bool {
+        self.calls.receiver_count() > 0
+    }
+
+    pub(crate) fn keys_changed(&self) {
+        self.keys.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn start_listener(self: &Arc<Self>) {
@@ -72,7 +97,7 @@ async fn listen(url: String, signals: std::sync::Weak<Signals>) {
     loop {
         match PgListener::connect(&url).await {
             Ok(mut listener) => {
-                if let Err(err) = listener.listen_all([DUE, CALLS]).await {
+                if let Err(err) = listener.listen_all([DUE, CALLS, KEYS]).await {
                     tracing::warn!(error = %err, "LISTEN failed");
                 } else {
                     // Anything sent before this connection listened is lost.
@@ -80,6 +105,7 @@ async fn listen(url: String, signals: std::sync::Weak<Signals>) {
                         return;
                     };
                     live.due();
+                    live.keys_changed();
                     drop(live);
                     loop {
                         let note = listener.try_recv().await;
@@ -88,13 +114,14 @@ async fn listen(url: String, signals: std::sync::Weak<Signals>) {
                         };
                         match note {
                             Ok(Some(note)) if note.channel() == CALLS => {
-                                let ids = note
+                                let ids: Arc<[CallId]> = note
                                     .payload()
                                     .split(',')
                                     .filter_map(|id| CallId::parse(id).ok())
                                     .collect();
-                                live.calls_recorded(ids);
+                                live.calls_recorded(RecordedCalls::Ids(ids));
                             }
+                            Ok(Some(note)) if note.channel() == KEYS => live.keys_changed(),
                             // Due, or reconnected (notifications meanwhile are lost).
                             Ok(_) => live.due(),
                             Err(err) => {
@@ -122,11 +149,29 @@ impl Store {
         self.signals.due.subscribe()
     }
 
-    /// The ids of calls as they are recorded, by any process sharing the
-    /// database. A receiver that falls behind loses the oldest.
-    pub fn recorded_calls(&self) -> broadcast::Receiver<Arc<[CallId]>> {
+    /// Calls as they are recorded, by any process sharing the database. A
+    /// receiver that falls behind loses the oldest.
+    pub fn recorded_calls(&self) -> broadcast::Receiver<RecordedCalls> {
         self.signals.start_listener();
         self.signals.calls.subscribe()
+    }
+
+    /// Changes whenever an API key is revoked, in any process sharing the
+    /// database (and when the notification connection was re-made, since
+    /// one may have been missed).
+    pub fn keys_changed(&self) -> watch::Receiver<u64> {
+        self.signals.start_listener();
+        self.signals.keys.subscribe()
+    }
+
+    pub(crate) async fn announce_keys_changed(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {KEYS}")))
+                .execute(&self.pool)
+                .await?;
+        }
+        self.signals.keys_changed();
+        Ok(())
     }
 
     /// Inside an ingestion transaction: tells the other processes on

@@ -9,6 +9,7 @@ mod faults;
 mod fixtures;
 mod harness;
 mod health;
+mod keys;
 mod management;
 mod process;
 mod proxies;

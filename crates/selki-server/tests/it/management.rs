@@ -272,7 +272,7 @@ async fn calls_without_a_valid_key_are_unauthenticated(server: &TestServer) {
     assert!(client.list_webhooks(authed(&key, list())).await.is_ok());
     let keys = server
         .keys()
-        .list_api_keys(authed(&key, pb::ListApiKeysRequest {}))
+        .list_api_keys(authed(&key, pb::ListApiKeysRequest::default()))
         .await
         .expect("list keys")
         .into_inner();

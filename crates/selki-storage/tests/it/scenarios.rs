@@ -587,14 +587,14 @@ async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
         .expect("admin key");
     assert_eq!(
         t.store
-            .list_api_keys(&Scope::Organization(org("acme")))
+            .list_api_keys(&Scope::Organization(org("acme")), ALL_KEYS)
             .await
             .expect("list"),
         [key]
     );
     assert_eq!(
         t.store
-            .list_api_keys(&Scope::All)
+            .list_api_keys(&Scope::All, ALL_KEYS)
             .await
             .expect("list")
             .len(),
@@ -712,3 +712,9 @@ async fn headers_written_before_sealing_are_sealed_when_migrating(t: &TestStore)
         ("x-token", "legacy-t0ken", true)
     );
 }
+
+/// A page larger than any test's key count.
+const ALL_KEYS: Page<ApiKeyId> = Page {
+    after: None,
+    limit: 1000,
+};
