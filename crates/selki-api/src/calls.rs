@@ -319,7 +319,9 @@ impl Api {
     /// anything is written, so a recording that fails says the call was
     /// made; a short outage is waited out first.
     async fn call_now(&self, delivery: Delivery<'_>) -> Result<CallRecord, ApiError> {
+        let permit = self.inner.manual.admit(delivery.organization)?;
         let (call, _) = self.inner.dispatcher.call(delivery).await;
+        drop(permit);
         let mut wait = Duration::from_millis(100);
         loop {
             match self

@@ -111,6 +111,13 @@ fn store_status(err: &StoreError) -> Status {
         } => Status::already_exists(format!(
             "client_event_id `{client_event_id}` was already used for a different event"
         )),
+        StoreError::TooManyWebhooks { organization, max } => Status::resource_exhausted(format!(
+            "organization `{organization}` has {max} webhooks, the most this server allows; \
+             delete one first"
+        )),
+        StoreError::TooManyDeliveries { deliveries, max } => Status::invalid_argument(format!(
+            "the submission would create {deliveries} deliveries, more than the {max} one may"
+        )),
         StoreError::Refused(_) | StoreError::Unopenable(_) | StoreError::Corrupt(_) => {
             Status::internal("internal error; the server log has the details")
         }

@@ -94,6 +94,16 @@ impl Api {
                     "{at}.client_event_id `{client_event_id}` was already used for a different event; nothing was stored"
                 )))
             }
+            Err(StoreError::TooManyDeliveries { deliveries, max }) => {
+                Err(ApiError::Invalid(vec![(
+                    field.to_owned(),
+                    format!(
+                        "would create {deliveries} deliveries (each event to each subscribed webhook), \
+                     more than the {max} one submission may; nothing was stored: send fewer \
+                     events per call"
+                    ),
+                )]))
+            }
             Err(other) => Err(other.into()),
         }
     }

@@ -12,6 +12,7 @@ mod convert;
 mod error;
 mod events;
 mod keys;
+mod manual;
 mod watch;
 mod webhooks;
 
@@ -39,6 +40,10 @@ pub struct ApiSettings {
     pub health: Health,
     /// WatchCalls streams one key may hold open at once.
     pub max_watch_streams_per_key: usize,
+    /// Manual and test calls in flight at once, per organization…
+    pub manual_calls_per_organization: usize,
+    /// …and in all.
+    pub manual_calls: usize,
 }
 
 /// The three services, sharing one store.
@@ -58,6 +63,7 @@ struct Inner {
     /// Turns true when the server stops: streams end then.
     stopping: tokio::sync::watch::Receiver<bool>,
     watchers: Arc<watch::Watchers>,
+    manual: Arc<manual::ManualCalls>,
 }
 
 impl Api {
@@ -73,6 +79,10 @@ impl Api {
             .as_ref()
             .map(|key| hash_key(key.expose_secret()));
         let watchers = Arc::new(watch::Watchers::new(settings.max_watch_streams_per_key));
+        let manual = Arc::new(manual::ManualCalls::new(
+            settings.manual_calls_per_organization,
+            settings.manual_calls,
+        ));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -82,6 +92,7 @@ impl Api {
                 dispatcher,
                 stopping,
                 watchers,
+                manual,
             }),
         }
     }

@@ -36,6 +36,7 @@ struct Inner {
     disabled: Gauge,
     watch_streams: Gauge,
     watch_reads: Counter,
+    retention_passes: Counter,
 }
 
 impl Default for Metrics {
@@ -110,6 +111,12 @@ impl Metrics {
             "Database reads made to feed WatchCalls streams",
             watch_reads.clone(),
         );
+        let retention_passes = Counter::default();
+        registry.register(
+            "retention_passes",
+            "Retention passes finished (calls, deliveries and events pruned)",
+            retention_passes.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -123,6 +130,7 @@ impl Metrics {
                 disabled,
                 watch_streams,
                 watch_reads,
+                retention_passes,
             }),
         }
     }
@@ -150,6 +158,10 @@ impl Metrics {
         self.inner
             .watch_streams
             .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn retention_pass(&self) {
+        self.inner.retention_passes.inc();
     }
 
     /// One database read made to feed WatchCalls streams.

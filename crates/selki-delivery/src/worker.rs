@@ -38,6 +38,9 @@ pub struct WorkerSettings {
     pub health: Health,
     /// Prune calls and finished deliveries older than this; `None` keeps all.
     pub retention: Option<Duration>,
+    /// Failed and skipped deliveries stay recoverable this long (at least
+    /// the retention), then are pruned with their events.
+    pub recovery_window: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -51,6 +54,7 @@ impl Default for WorkerSettings {
             poll_interval: Duration::from_secs(1),
             health: Health::default(),
             retention: Some(Duration::from_secs(30 * 24 * 3600)),
+            recovery_window: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -131,9 +135,10 @@ impl Worker {
             settings.health,
             dispatcher.metrics().clone(),
         ));
-        let retention = settings
-            .retention
-            .map(|age| tokio::spawn(prune(store.clone(), dispatcher.clone(), age)));
+        let retention = settings.retention.map(|age| {
+            let recovery = settings.recovery_window.max(age);
+            tokio::spawn(prune(store.clone(), dispatcher.clone(), age, recovery))
+        });
         let shared = Arc::new(Shared {
             dispatcher,
             lanes: Mutex::new(HashMap::new()),
@@ -481,24 +486,55 @@ fn report(recorded: &Recorded, metrics: &crate::Metrics) {
 
 /// Retention: every few minutes, prune in small batches until nothing old
 /// is left.
-async fn prune(store: Store, dispatcher: Dispatcher, age: Duration) {
+async fn prune(store: Store, dispatcher: Dispatcher, retention: Duration, recovery: Duration) {
     const EVERY: Duration = Duration::from_secs(300);
     const BATCH: u32 = 1000;
-    let age_ms = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let before = dispatcher.now_ms().saturating_sub(age_ms);
-        loop {
-            match store.prune(before, BATCH).await {
-                Ok(pruned) if pruned.total() > 0 => {
-                    tracing::debug!(?pruned, "pruned old rows");
+        match cutoffs(&store, &dispatcher, retention, recovery).await {
+            Ok(cutoffs) => loop {
+                match store.prune(cutoffs, BATCH).await {
+                    Ok(pruned) if pruned.total() > 0 => {
+                        tracing::debug!(?pruned, "pruned old rows");
+                    }
+                    Ok(_) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "pruning failed");
+                        break;
+                    }
                 }
-                Ok(_) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "pruning failed");
-                    break;
-                }
-            }
+            },
+            Err(err) => tracing::warn!(error = %err, "pruning failed"),
         }
+        dispatcher.metrics().retention_pass();
         tokio::time::sleep(EVERY).await;
     }
+}
+
+/// Counted back from now, but never from later than the newest stored
+/// activity: a clock run ahead (a skewed host) must not empty the tables.
+async fn cutoffs(
+    store: &Store,
+    dispatcher: &Dispatcher,
+    retention: Duration,
+    recovery: Duration,
+) -> Result<selki_storage::Cutoffs, selki_storage::StoreError> {
+    let now = dispatcher.now_ms();
+    let anchor = match store.newest_activity_ms().await? {
+        Some(newest) if newest < now => {
+            let ahead = Duration::from_millis((now - newest).cast_unsigned());
+            if ahead > retention {
+                tracing::warn!(
+                    ahead_secs = ahead.as_secs(),
+                    "this clock is far ahead of the newest stored data: pruning as of that data"
+                );
+            }
+            newest
+        }
+        _ => now,
+    };
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    Ok(selki_storage::Cutoffs {
+        finished_before_ms: anchor.saturating_sub(ms(retention)),
+        recoverable_before_ms: anchor.saturating_sub(ms(recovery)),
+    })
 }

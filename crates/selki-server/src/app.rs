@@ -62,7 +62,8 @@ pub(crate) async fn open_store(
 ) -> anyhow::Result<Store> {
     let store = Store::connect(&config.database_url, keyring, clock)
         .await
-        .context("database-url: cannot connect")?;
+        .context("database-url: cannot connect")?
+        .with_limits(config.limits);
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -261,6 +262,8 @@ impl App {
             admin_key: config.admin_key.clone(),
             health: config.worker.health,
             max_watch_streams_per_key: config.max_watch_streams_per_key,
+            manual_calls_per_organization: config.manual_calls_per_organization,
+            manual_calls: config.manual_calls,
         };
         let (stop_streams, streams_stopping) = watch::channel(false);
         let api = Api::new(

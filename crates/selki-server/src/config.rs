@@ -140,6 +140,18 @@ pub(crate) struct Settings {
     /// A file holding the bootstrap admin API key, readable by this server's user only.
     #[arg(long, env = "SELKI_ADMIN_KEY_FILE", global = true)]
     pub(crate) admin_key_file: Option<PathBuf>,
+    /// Live webhooks one organization may have [default: 100].
+    #[arg(long, env = "SELKI_MAX_WEBHOOKS_PER_ORGANIZATION", global = true)]
+    pub(crate) max_webhooks_per_organization: Option<u32>,
+    /// Deliveries one submission may create, events × subscribed webhooks; a larger one is refused, nothing stored [default: 10000].
+    #[arg(long, env = "SELKI_MAX_DELIVERIES_PER_SUBMISSION", global = true)]
+    pub(crate) max_deliveries_per_submission: Option<usize>,
+    /// Manual and test calls (RedeliverCall, SendTestEvent) in flight at once per organization [default: 8].
+    #[arg(long, env = "SELKI_MANUAL_CALLS_PER_ORGANIZATION", global = true)]
+    pub(crate) manual_calls_per_organization: Option<usize>,
+    /// Manual and test calls in flight at once in all [default: 64].
+    #[arg(long, env = "SELKI_MANUAL_CALLS", global = true)]
+    pub(crate) manual_calls: Option<usize>,
     /// WatchCalls streams one API key may hold open at once [default: 16].
     #[arg(long, env = "SELKI_MAX_WATCH_STREAMS_PER_KEY", global = true)]
     pub(crate) max_watch_streams_per_key: Option<usize>,
@@ -226,6 +238,9 @@ pub(crate) struct Settings {
     /// Prune calls and delivered events older than this; 0s keeps everything [default: 30days].
     #[arg(long, env = "SELKI_RETENTION", global = true)]
     pub(crate) retention: Option<Span>,
+    /// Failed and skipped deliveries stay recoverable this long (at least the retention), then are pruned with their events [default: 90days].
+    #[arg(long, env = "SELKI_RECOVERY_WINDOW", global = true)]
+    pub(crate) recovery_window: Option<Span>,
 }
 
 /// The checked configuration. Its `Debug` output leaves the keys out.
@@ -237,6 +252,9 @@ pub(crate) struct Config {
     pub(crate) secret_keys: Vec<SecretString>,
     pub(crate) admin_key: Option<SecretString>,
     pub(crate) max_watch_streams_per_key: usize,
+    pub(crate) limits: selki_storage::Limits,
+    pub(crate) manual_calls_per_organization: usize,
+    pub(crate) manual_calls: usize,
     pub(crate) allow_http_endpoints: bool,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) log_format: LogFormat,
@@ -273,6 +291,7 @@ impl std::fmt::Debug for Config {
             .field("internal_excerpt_bytes", &self.internal_excerpt_bytes)
             .field("egress_proxy", &self.egress_proxy)
             .field("worker", &self.worker)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -413,7 +432,22 @@ impl Config {
                     .unwrap_or(defaults.health.disable_min_failures),
             },
             retention: (!retention.is_zero()).then_some(retention),
+            recovery_window: span(s.recovery_window, file.recovery_window, 90 * 24 * 3600)
+                .max(retention),
             ..defaults
+        };
+        let store_defaults = selki_storage::Limits::default();
+        let limits = selki_storage::Limits {
+            webhooks_per_organization: s
+                .max_webhooks_per_organization
+                .or(file.max_webhooks_per_organization)
+                .unwrap_or(store_defaults.webhooks_per_organization)
+                .max(1),
+            deliveries_per_submission: s
+                .max_deliveries_per_submission
+                .or(file.max_deliveries_per_submission)
+                .unwrap_or(store_defaults.deliveries_per_submission)
+                .max(1),
         };
         Ok(Self {
             role: s.role.or(file.role).unwrap_or(Role::All),
@@ -433,6 +467,14 @@ impl Config {
             mode,
             secret_keys: secret_keys.into_iter().map(SecretString::from).collect(),
             admin_key: admin_key.map(SecretString::from),
+            limits,
+            manual_calls_per_organization: count(
+                s.manual_calls_per_organization,
+                file.manual_calls_per_organization,
+                8,
+                "manual-calls-per-organization",
+            )?,
+            manual_calls: count(s.manual_calls, file.manual_calls, 64, "manual-calls")?,
             max_watch_streams_per_key: s
                 .max_watch_streams_per_key
                 .or(file.max_watch_streams_per_key)

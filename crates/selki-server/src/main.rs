@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            raise_open_file_limit();
             let app = App::build(config, clock).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
@@ -76,6 +77,16 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
     }
     Ok(())
+}
+
+/// Every call and connection is a file descriptor: a low soft limit (often
+/// 1024) would make one busy tenant's calls fail everyone's with "Too many
+/// open files". Raised to the hard limit where allowed.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
+    }
 }
 
 /// SIGINT or SIGTERM.

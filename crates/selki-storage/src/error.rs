@@ -43,6 +43,12 @@ pub enum StoreError {
         index: usize,
         client_event_id: String,
     },
+    /// The organization has as many webhooks as it may.
+    #[error("organization `{organization}` has {max} webhooks, the most it may have")]
+    TooManyWebhooks { organization: String, max: u32 },
+    /// A submission would fan out to more deliveries than one may.
+    #[error("the submission would create {deliveries} deliveries; at most {max} per submission")]
+    TooManyDeliveries { deliveries: usize, max: usize },
     /// A sealed value (a signing secret, custom headers) could not be
     /// opened with the configured keys.
     #[error("{0}")]

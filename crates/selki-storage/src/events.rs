@@ -102,6 +102,12 @@ impl Store {
                 duplicate: false,
             });
         }
+        if deliveries.len() > self.limits.deliveries_per_submission {
+            return Err(StoreError::TooManyDeliveries {
+                deliveries: deliveries.len(),
+                max: self.limits.deliveries_per_submission,
+            });
+        }
         for chunk in fresh.chunks(EVENTS_PER_INSERT) {
             insert_events(&mut tx, chunk, now).await?;
         }

@@ -37,7 +37,7 @@ pub use deliveries::{Attempt, Claimed, Next, Opened, Recorded, Target};
 pub use error::{StoreError, Unopenable};
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
 pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, Writes};
-pub use maintenance::{Pruned, QueueStats};
+pub use maintenance::{Cutoffs, Pruned, QueueStats};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
@@ -71,6 +71,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// What one organization may make the store hold, so that no tenant's
+/// size becomes another's problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Live webhooks per organization.
+    pub webhooks_per_organization: u32,
+    /// Deliveries one submission may create (events × subscribed webhooks).
+    pub deliveries_per_submission: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            webhooks_per_organization: 100,
+            deliveries_per_submission: 10_000,
+        }
+    }
+}
+
 /// The store. Cheap to clone: clones share the pool.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -83,6 +102,7 @@ pub struct Store {
     ingest: Arc<tokio::sync::OnceCell<ingest::Ingest>>,
     /// Whether the database takes writes, for health.
     writability: Arc<liveness::Writability>,
+    limits: Limits,
 }
 
 impl Store {
@@ -142,7 +162,14 @@ impl Store {
             signals: Arc::new(signals::Signals::new(postgres_url)),
             ingest: Arc::default(),
             writability: Arc::new(liveness::Writability::new()),
+            limits: Limits::default(),
         })
+    }
+
+    /// This store with other limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// A clone that does not keep the group-commit writers alive.

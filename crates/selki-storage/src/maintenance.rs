@@ -17,6 +17,15 @@ pub struct QueueStats {
     pub disabled_webhooks: u64,
 }
 
+/// Up to when retention prunes: finished deliveries (and calls, events,
+/// rollups) before one time; recoverable ones (failed, skipped) before an
+/// earlier one, so they can still be recovered for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub finished_before_ms: i64,
+    pub recoverable_before_ms: i64,
+}
+
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pruned {
@@ -84,12 +93,26 @@ impl Store {
         })
     }
 
-    /// Deletes up to `batch` rows of each kind older than `before_ms`:
+    /// The newest activity stored (a call started, an event accepted):
+    /// retention never cuts closer to it than its own age, whatever the
+    /// clock says, so a clock run ahead cannot empty the tables.
+    pub async fn newest_activity_ms(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(started_at) FROM calls) AS calls, \
+             (SELECT MAX(created_at) FROM events) AS events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(opt_int(&row, "calls")?.max(opt_int(&row, "events")?))
+    }
+
+    /// Deletes up to `batch` rows of each kind older than the cut-offs:
     /// calls, finished (succeeded or cancelled) deliveries without calls,
-    /// events without deliveries, and rollups. Failed and skipped
-    /// deliveries stay: they can still be recovered. Small batches keep
-    /// each statement short; call again while it removes anything.
-    pub async fn prune(&self, before_ms: i64, batch: u32) -> Result<Pruned, StoreError> {
+    /// recoverable (failed, skipped) ones past the recovery window, events
+    /// without deliveries, and rollups. Small batches keep each statement
+    /// short; call again while it removes anything.
+    pub async fn prune(&self, cutoffs: Cutoffs, batch: u32) -> Result<Pruned, StoreError> {
+        let before_ms = cutoffs.finished_before_ms;
         let limit = i64::from(batch);
         let run = |sql: &'static str, before_ms: i64| async move {
             sqlx::query(sql)
@@ -115,7 +138,15 @@ impl Store {
                  AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)",
                 before_ms,
             )
-            .await?,
+            .await?
+                + run(
+                    "DELETE FROM deliveries WHERE id IN \
+                    (SELECT d.id FROM deliveries d WHERE d.status IN ('failed', 'skipped') \
+                     AND d.updated_at < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)",
+                    cutoffs.recoverable_before_ms,
+                )
+                .await?,
             events: run(
                 "DELETE FROM events WHERE id IN \
                 (SELECT e.id FROM events e WHERE e.created_at < $1 \

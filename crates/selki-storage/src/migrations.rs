@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -15,6 +15,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "sealed headers",
         include_str!("../migrations/0003_sealed_headers.sql"),
+    ),
+    (
+        4,
+        "recovery window",
+        include_str!("../migrations/0004_recovery_window.sql"),
     ),
 ];
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::rows::{flag, int, opt_int, opt_text, parsed, text};
 use crate::{
-    NewWebhook, Page, Scope, SigningState, Store, StoreError, Unopenable, Webhook, WebhookFilter,
-    WebhookPatch,
+    Backend, NewWebhook, Page, Scope, SigningState, Store, StoreError, Unopenable, Webhook,
+    WebhookFilter, WebhookPatch,
 };
 
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
@@ -20,9 +20,34 @@ const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, dis
     CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, previous_secret_expires_at, created_at, updated_at";
 
 impl Store {
+    /// Creates a webhook, unless its organization already has as many as
+    /// the limits allow (counted under a lock on the organization, so
+    /// concurrent creations cannot overshoot).
     pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Webhook, StoreError> {
         let id = WebhookId::new();
         let now = self.now();
+        let org = new.organization.as_str().to_owned();
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            // SQLite's write transaction is the lock already.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(org.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let count = sqlx::query(
+            "SELECT COUNT(*) AS n FROM webhooks WHERE organization_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(org.clone())
+        .fetch_one(&mut *tx)
+        .await?;
+        let max = self.limits.webhooks_per_organization;
+        if int(&count, "n")? >= i64::from(max) {
+            return Err(StoreError::TooManyWebhooks {
+                organization: org,
+                max,
+            });
+        }
         let sealed = new.secret.as_ref().map(|s| self.seal_secret(s, id));
         let headers = self.seal_headers(&new.headers, id);
         let sql = format!(
@@ -50,8 +75,9 @@ impl Store {
             .bind(new.timeout.map(millis))
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
             .bind(headers.map(|s| s.key_id))
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
         self.webhook_from(&row)
     }
 

@@ -14,6 +14,8 @@ fn settings_never_print_the_admin_key() {
         admin_key: Some(SecretString::from(key)),
         health: Health::default(),
         max_watch_streams_per_key: 16,
+        manual_calls_per_organization: 8,
+        manual_calls: 64,
     };
     let printed = format!("{settings:?} {settings:#?}");
     assert!(!printed.contains(key), "{printed}");

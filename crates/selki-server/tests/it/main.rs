@@ -2,6 +2,7 @@
 //! process, on SQLite and on PostgreSQL.
 
 mod bad_input;
+mod bounds;
 mod delivery;
 mod egress;
 mod events;

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use selki_domain::{CallId, CallOutcome, CallTrigger};
-use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Scope};
+use selki_storage::{Attempt, CallRecord, Claimed, Cutoffs, Health, Next, Scope};
 use selki_webhooks::EventType;
 
 use crate::harness::{TestStore, both};
@@ -18,6 +18,7 @@ both!(
     one_webhooks_backlog_does_not_hold_up_anothers_claim,
     response_time_percentiles_come_from_the_rollups,
     retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
+    recoverable_deliveries_are_pruned_once_past_the_recovery_window,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -321,12 +322,12 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
         .expect("record");
     let young = t
         .store
-        .prune(t.clock_ms() - 1000, 1000)
+        .prune(window(t.clock_ms() - 1000), 1000)
         .await
         .expect("prune");
     assert_eq!(young.total(), 0, "nothing is old yet");
     t.clock.advance_ms(31 * 24 * 3_600_000);
-    let cutoff = t.clock_ms() - 30 * 24 * 3_600_000;
+    let cutoff = window(t.clock_ms() - 30 * 24 * 3_600_000);
     let pruned = t.store.prune(cutoff, 1000).await.expect("prune");
     assert_eq!(
         (pruned.calls, pruned.deliveries, pruned.events),
@@ -348,4 +349,52 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
         .await
         .expect("recover");
     assert_eq!(recovered, Some(1), "still recoverable");
+}
+
+/// Retention at `before_ms`, recovery for 60 days more.
+fn window(before_ms: i64) -> Cutoffs {
+    Cutoffs {
+        finished_before_ms: before_ms,
+        recoverable_before_ms: before_ms - 60 * 24 * 3_600_000,
+    }
+}
+
+async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &TestStore) {
+    let webhook = t
+        .store
+        .create_webhook(&new_webhook("acme", &[CLICKED], false))
+        .await
+        .expect("a disabled webhook");
+    let batch: Vec<_> = (0..4).map(|i| event("acme", CLICKED, None, i)).collect();
+    t.store.submit_events(&batch).await.expect("submit");
+    let stats = |t: &TestStore| {
+        let store = t.store.clone();
+        async move {
+            store
+                .webhook_stats(&Scope::All, webhook.id, 0)
+                .await
+                .expect("stats")
+                .expect("exists")
+                .skipped_deliveries
+        }
+    };
+    assert_eq!(stats(t).await, 4);
+    t.clock.advance_ms(31 * 24 * 3_600_000);
+    let within = t
+        .store
+        .prune(window(t.clock_ms() - 30 * 24 * 3_600_000), 1000)
+        .await
+        .expect("prune");
+    assert_eq!(
+        (within.deliveries, stats(t).await),
+        (0, 4),
+        "still recoverable"
+    );
+    t.clock.advance_ms(60 * 24 * 3_600_000);
+    let past = t
+        .store
+        .prune(window(t.clock_ms() - 30 * 24 * 3_600_000), 1000)
+        .await
+        .expect("prune");
+    assert_eq!((past.deliveries, past.events, stats(t).await), (4, 4, 0));
 }
