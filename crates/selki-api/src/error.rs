@@ -118,7 +118,10 @@ fn store_status(err: &StoreError) -> Status {
         StoreError::TooManyDeliveries { deliveries, max } => Status::invalid_argument(format!(
             "the submission would create {deliveries} deliveries, more than the {max} one may"
         )),
-        StoreError::Refused(_) | StoreError::Unopenable(_) | StoreError::Corrupt(_) => {
+        StoreError::Refused(_)
+        | StoreError::Unopenable(_)
+        | StoreError::Corrupt(_)
+        | StoreError::SoleWorker(_) => {
             Status::internal("internal error; the server log has the details")
         }
     }

@@ -104,8 +104,13 @@ impl Lane {
     }
 }
 
-/// How many results the recorder writes in one transaction, at most.
+/// How many results one recording transaction takes, at most.
 const RECORD_BATCH: usize = 256;
+/// Results waiting for a recorder, at most. Kept short on purpose: a
+/// result waits here unrecorded (a crash would make its call again), and a
+/// full queue slows the calls down to what the database records, instead
+/// of building a backlog of answered, unrecorded calls.
+const RECORD_QUEUE: usize = 128;
 /// A batch the database would not take is tried again for about this long,
 /// then dropped: its deliveries' leases run out and they are delivered
 /// again (at least once, never lost).
@@ -128,13 +133,27 @@ impl Worker {
             dispatcher,
             settings,
         } = self;
-        let (results, outbox) = mpsc::channel(settings.concurrency.max(RECORD_BATCH));
-        let recorder = tokio::spawn(record(
-            store.clone(),
-            outbox,
-            settings.health,
-            dispatcher.metrics().clone(),
-        ));
+        let (results, outbox) = mpsc::channel(RECORD_QUEUE);
+        // Recorders take turns at the queue: while one writes its batch the
+        // next gathers its own, so a result waits for one transaction at
+        // most, not for the whole queue ahead of it. SQLite has one writer.
+        let outbox = Arc::new(tokio::sync::Mutex::new(outbox));
+        let recorders = match store.backend() {
+            selki_storage::Backend::Postgres => 4,
+            selki_storage::Backend::Sqlite => 1,
+        };
+        let recorders: Vec<_> = (0..recorders)
+            .map(|_| {
+                tokio::spawn(record(
+                    store.clone(),
+                    outbox.clone(),
+                    settings.health,
+                    dispatcher.metrics().clone(),
+                ))
+            })
+            .collect();
+        drop(outbox);
+        let reaper = tokio::spawn(reap(store.clone()));
         let retention = settings.retention.map(|age| {
             let recovery = settings.recovery_window.max(age);
             tokio::spawn(prune(store.clone(), dispatcher.clone(), age, recovery))
@@ -165,8 +184,11 @@ impl Worker {
         if let Some(task) = retention {
             task.abort();
         }
+        reaper.abort();
         drop(shared);
-        let _ = recorder.await;
+        for recorder in recorders {
+            let _ = recorder.await;
+        }
         tracing::info!(worker = %settings.name, "worker stopped");
     }
 }
@@ -440,12 +462,18 @@ fn jitter() -> f64 {
 /// its deliveries are made again: at least once).
 async fn record(
     store: Store,
-    mut outbox: mpsc::Receiver<Attempt>,
+    outbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Attempt>>>,
     health: Health,
     metrics: crate::Metrics,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    while outbox.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+    while outbox
+        .lock()
+        .await
+        .recv_many(&mut batch, RECORD_BATCH)
+        .await
+        > 0
+    {
         let mut wait = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {
@@ -481,6 +509,22 @@ fn report(recorded: &Recorded, metrics: &crate::Metrics) {
     }
     for call in &recorded.lost {
         tracing::error!(%call, "the database refused this call even without the receiver's text: its delivery moved on, the call is not stored");
+    }
+}
+
+/// Every heartbeat: a process that stopped beating is dead, and its claims
+/// are due again at once (not when their leases end).
+async fn reap(store: Store) {
+    loop {
+        tokio::time::sleep(selki_storage::HEARTBEAT_EVERY).await;
+        match store.release_dead(selki_storage::DEAD_AFTER).await {
+            Ok(dead) => {
+                for (process, claims) in dead {
+                    tracing::warn!(%process, claims, "a process stopped beating: its claims are due again");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "looking for dead workers failed"),
+        }
     }
 }
 

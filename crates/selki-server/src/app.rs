@@ -10,7 +10,7 @@ use secrecy::ExposeSecret as _;
 use selki_api::{Api, ApiSettings};
 use selki_delivery::{Dispatcher, Egress, Metrics, Sender, Worker};
 use selki_domain::UrlPolicy;
-use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store, Writes};
+use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store, SyncedClock, Writes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -29,6 +29,10 @@ pub(crate) struct App {
     metrics_listener: Option<TcpListener>,
     dispatcher: Dispatcher,
     clock: Arc<dyn Clock>,
+    /// The same clock, kept at the database's (PostgreSQL).
+    synced: Arc<SyncedClock>,
+    /// Held while this process is its SQLite database's only worker.
+    _sole_worker: Option<selki_storage::SoleWorker>,
 }
 
 /// The keyring from configuration; without keys, a development keyring in
@@ -132,11 +136,21 @@ pub(crate) async fn reseal_secrets(config: &Config, clock: Arc<dyn Clock>) -> an
 }
 
 impl App {
-    pub(crate) async fn build(mut config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub(crate) async fn build(mut config: Config, local: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let synced = Arc::new(SyncedClock::new(local));
+        let clock: Arc<dyn Clock> = synced.clone();
         let store = open_store(&config, keyring(&config)?, clock.clone()).await?;
+        sync_clock(&store, &synced).await;
         check_sealed(&store, config.mode).await?;
         let name = process_name();
         config.worker.name.clone_from(&name);
+        let sole_worker = match config.role.delivers() {
+            true => store
+                .become_sole_worker()
+                .await
+                .context("role: this process cannot deliver")?,
+            false => None,
+        };
         let listener = match config.role.serves_api() {
             true => Some(
                 TcpListener::bind(config.listen)
@@ -185,6 +199,8 @@ impl App {
             metrics_listener,
             dispatcher,
             clock,
+            synced,
+            _sole_worker: sole_worker,
         })
     }
 
@@ -333,10 +349,15 @@ impl App {
         let mut stopped = std::pin::pin!(stopped);
         let mut every = tokio::time::interval(selki_storage::HEARTBEAT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for beat in 1u64.. {
             tokio::select! {
                 _ = every.tick() => {}
                 () = &mut stopped => break,
+            }
+            // The database's clock drifts from ours: measured again every
+            // 30 beats (a minute).
+            if beat % 30 == 0 {
+                sync_clock(&self.store, &self.synced).await;
             }
             if let Err(err) = self.store.heartbeat(&self.name, role).await {
                 tracing::warn!(error = %err, process = %self.name, "heartbeat failed");
@@ -418,6 +439,26 @@ async fn follow_writes(
         if writes.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// Keeps this process's clock at the database's (PostgreSQL): leases,
+/// retries and retention of every process sharing it then agree.
+async fn sync_clock(store: &Store, clock: &SyncedClock) {
+    match store.database_clock_offset(clock).await {
+        Ok(Some(offset)) => {
+            if (offset - clock.offset_ms()).abs() > 1000
+                || (offset.abs() > 1000 && clock.offset_ms() == 0)
+            {
+                tracing::warn!(
+                    offset_ms = offset,
+                    "this host's clock is off the database's: leases, retries and retention follow the database's"
+                );
+            }
+            clock.set_offset_ms(offset);
+        }
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "reading the database's clock failed"),
     }
 }
 

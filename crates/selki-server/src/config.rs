@@ -16,6 +16,9 @@ use serde::Deserialize;
 #[command(
     name = "selki-server",
     version,
+    // A flag given twice takes its last value, so a wrapper script can
+    // append to a command line.
+    args_override_self = true,
     about = "Selki Webhooks: the gRPC server (webhook management and event ingestion)"
 )]
 pub(crate) struct Cli {

@@ -56,6 +56,9 @@ pub enum StoreError {
     /// A row holds something this version cannot read.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Another process already delivers from this SQLite database.
+    #[error("{0}")]
+    SoleWorker(String),
     /// The store's writers have stopped (the process is shutting down).
     #[error("the store is closed")]
     Closed,

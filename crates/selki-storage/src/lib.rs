@@ -9,6 +9,7 @@
 
 mod api_keys;
 mod calls;
+mod clock;
 mod deliveries;
 mod error;
 mod events;
@@ -33,10 +34,11 @@ use sqlx::Executor as _;
 use sqlx::any::AnyPoolOptions;
 
 pub use calls::{CallFilter, CallRecord, Health};
+pub use clock::{Clock, SyncedClock, SystemClock};
 pub use deliveries::{Attempt, Claimed, Next, Opened, Recorded, Target};
 pub use error::{StoreError, Unopenable};
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
-pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, Writes};
+pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, SoleWorker, Writes};
 pub use maintenance::{Cutoffs, Pruned, QueueStats};
 pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
@@ -51,24 +53,6 @@ pub use stats::WebhookStats;
 pub enum Backend {
     Postgres,
     Sqlite,
-}
-
-/// What a store needs to know the time. Injected so tests can fix it.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Unix milliseconds.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    }
 }
 
 /// What one organization may make the store hold, so that no tenant's
@@ -103,6 +87,16 @@ pub struct Store {
     /// Whether the database takes writes, for health.
     writability: Arc<liveness::Writability>,
     limits: Limits,
+    /// The SQLite database file, if it is one.
+    sqlite_path: Option<std::path::PathBuf>,
+}
+
+/// The file of a `sqlite:` URL; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
 }
 
 impl Store {
@@ -154,6 +148,9 @@ impl Store {
             }
         };
         let postgres_url = (backend == Backend::Postgres).then(|| url.to_owned());
+        let sqlite_path = (backend == Backend::Sqlite)
+            .then(|| sqlite_file(url))
+            .flatten();
         Ok(Self {
             pool,
             backend,
@@ -163,6 +160,7 @@ impl Store {
             ingest: Arc::default(),
             writability: Arc::new(liveness::Writability::new()),
             limits: Limits::default(),
+            sqlite_path,
         })
     }
 

@@ -19,6 +19,12 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 /// A process whose heartbeat is this old is dead (four missed beats).
 pub const DEAD_AFTER: Duration = Duration::from_secs(8);
 
+/// Held while this process is its SQLite database's only worker.
+#[derive(Debug)]
+pub struct SoleWorker {
+    _lock: std::fs::File,
+}
+
 /// Whether the database takes writes, as the writes found out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Writes {
@@ -158,7 +164,7 @@ impl Store {
         let released = sqlx::query(
             "UPDATE deliveries SET lease_until = NULL, leased_by = NULL \
              WHERE status = 'pending' AND leased_by IS NOT NULL \
-             AND substr(leased_by, 1, $2) = $1",
+             AND substr(leased_by, 1, CAST($2 AS INTEGER)) = $1",
         )
         .bind(prefix.clone())
         .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
@@ -168,9 +174,43 @@ impl Store {
         Ok(released)
     }
 
+    /// On SQLite, this process becomes the database's only worker: it holds
+    /// a lock on a file beside the database (released by the system when
+    /// the process ends, however it ends), and takes back every lease at
+    /// once, since the worker that held them is gone. Fails if another live
+    /// process delivers from this database. `None` on PostgreSQL, where
+    /// workers share the database and heartbeats tell the dead.
+    pub async fn become_sole_worker(&self) -> Result<Option<SoleWorker>, StoreError> {
+        let Some(database) = &self.sqlite_path else {
+            return Ok(None);
+        };
+        let path = std::path::PathBuf::from(format!("{}.worker-lock", database.display()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::SoleWorker(format!("{}: {e}", path.display())))?;
+        file.try_lock().map_err(|_| {
+            StoreError::SoleWorker(format!(
+                "another process delivers from this SQLite database (it holds {})",
+                path.display()
+            ))
+        })?;
+        let released = self.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "took back the claims of the worker before this one"
+            );
+            self.announce_due().await?;
+        }
+        Ok(Some(SoleWorker { _lock: file }))
+    }
+
     /// Every claim of every worker is due again now: for a worker that
     /// knows it is the only one (SQLite, under its lock), at start.
-    pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
+    async fn release_all_leases(&self) -> Result<u64, StoreError> {
         let released = sqlx::query(
             "UPDATE deliveries SET lease_until = NULL, leased_by = NULL \
              WHERE status = 'pending' AND leased_by IS NOT NULL",

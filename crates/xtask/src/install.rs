@@ -50,18 +50,22 @@ pub(crate) fn npm_packages() -> Result<(), Failed> {
 
 /// Debian's Chromium for the browser test (Playwright's download fails here).
 pub(crate) fn chromium() -> Result<(), Failed> {
-    if on_path("chromium").is_some() {
+    debian_package("chromium", "chromium")
+}
+
+/// Debian's faketime: the clock-skew tests run a server on a shifted clock.
+pub(crate) fn faketime() -> Result<(), Failed> {
+    debian_package("faketime", "faketime")
+}
+
+/// Installs a Debian package unless `command` is already on the path.
+fn debian_package(command: &str, package: &str) -> Result<(), Failed> {
+    if on_path(command).is_some() {
         return Ok(());
     }
     Cmd::new("apt-get").args(["update", "-qq"]).run()?;
     Cmd::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "chromium",
-        ])
+        .args(["install", "-y", "-qq", "--no-install-recommends", package])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .run()
 }

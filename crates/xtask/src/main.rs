@@ -56,6 +56,7 @@ fn ci() -> Result<(), Failed> {
     install::wasm_tools()?;
     install::npm_packages()?;
     install::chromium()?;
+    install::faketime()?;
     install::postgres()?;
     install::pgbench()?;
     step("rustfmt", || {

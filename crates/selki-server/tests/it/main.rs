@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bounds;
+mod crash;
 mod delivery;
 mod egress;
 mod events;

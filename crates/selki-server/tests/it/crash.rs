@@ -1,0 +1,272 @@
+//! A crash costs seconds, and a skewed clock costs nothing: a dead
+//! worker's claims go to others within about ten seconds whatever the
+//! lease; a crash re-sends only what was in flight or just answered; a
+//! worker whose clock runs ahead takes no live lease; a server whose clock
+//! runs a month ahead prunes nothing young.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use selki_proto::v1 as pb;
+use selki_testkit::Db;
+
+use crate::delivery::{WITHIN, hook, next_calls, retry, submit, watch};
+use crate::harness::{ADMIN_KEY, DELIVERING, Launch, Process, TestServer, authed};
+use crate::receiver::{Answer, Receiver};
+use crate::resilience::scrape;
+
+/// A worker's claims held by a hanging receiver, then the worker is
+/// SIGKILLed: how long until another delivers them, with a lease (120 s)
+/// far longer than that.
+async fn claims_of_a_dead_worker(db: Db) -> Duration {
+    let separate = db == Db::Postgres;
+    let lease = ["--lease", "120s", "--request-timeout", "5s"];
+    let mut flags: Vec<&str> = lease.to_vec();
+    if separate {
+        flags.extend(["--role", "api"]);
+    }
+    let Some(mut server) = TestServer::delivering(db, &flags).await else {
+        return Duration::ZERO;
+    };
+    let receiver = Receiver::start().await;
+    receiver.answer(&[], Answer::Hang);
+    hook(&server, "acme", &receiver.url("/"), retry(3, 1)).await;
+    let worker: Vec<&str> = lease.iter().copied().chain(["--role", "worker"]).collect();
+    let first = match separate {
+        true => Some(server.spawn_more(&worker).await),
+        false => None,
+    };
+    let events: HashSet<String> = submit(&server, "acme", 5).await.into_iter().collect();
+    receiver.take(5, WITHIN).await;
+    receiver.answer(&[], Answer::Ok);
+    let killed = Instant::now();
+    let second = match first {
+        Some(first) => {
+            first.kill();
+            Some(server.spawn_more(&worker).await)
+        }
+        None => {
+            server.kill_and_restart(&lease).await;
+            None
+        }
+    };
+    let again = receiver.take(5, WITHIN).await;
+    let took = killed.elapsed();
+    assert_eq!(
+        again.iter().map(|r| r.event_id()).collect::<HashSet<_>>(),
+        events
+    );
+    drop(second);
+    server.finish().await;
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_claims_go_to_another_within_seconds_whatever_the_lease() {
+    let took = claims_of_a_dead_worker(Db::Postgres).await;
+    eprintln!("claims of a SIGKILLed worker delivered by another after {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?} (lease 120 s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sqlite_server_takes_back_its_own_claims_at_start() {
+    let took = claims_of_a_dead_worker(Db::Sqlite).await;
+    eprintln!("claims of a SIGKILLed SQLite server delivered after its restart in {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?} (lease 120 s)");
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits until a counter of `process`'s metrics reaches `at_least`.
+async fn counted(process: &Process, name: &str, at_least: f64) {
+    let addr = process.metrics.clone().expect("metrics");
+    let deadline = Instant::now() + WITHIN;
+    while metric(&scrape(&addr).await, name) < at_least {
+        assert!(Instant::now() < deadline, "{name} never reached {at_least}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const AHEAD: &[&str] = &["env", "FAKETIME_DONT_FAKE_MONOTONIC=1", "faketime", "-f"];
+
+/// A worker five minutes ahead joins while another's calls hang: it
+/// must not take those leases (they are alive on the database's clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_clock_runs_ahead_takes_no_live_lease() {
+    let flags = ["--role", "api", "--lease", "60s", "--request-timeout", "5s"];
+    let Some(server) = TestServer::delivering(Db::Postgres, &flags).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    receiver.answer(&[], Answer::Hang);
+    hook(&server, "acme", &receiver.url("/"), retry(3, 1)).await;
+    let worker = [
+        "--role",
+        "worker",
+        "--lease",
+        "60s",
+        "--request-timeout",
+        "5s",
+    ];
+    let first = server.spawn_more(&worker).await;
+    submit(&server, "acme", 20).await;
+    receiver.take(20, WITHIN).await;
+
+    let mut args = DELIVERING.to_vec();
+    args.extend(worker);
+    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let wrapper: Vec<&str> = AHEAD.iter().copied().chain(["+5m"]).collect();
+    let ahead = Process::launch(&server.db.url, Launch::args(&args).under(&wrapper)).await;
+    // Several claim rounds of its own: each would have taken the leases.
+    counted(&ahead, "selki_claim_duration_seconds_count", 5.0).await;
+    assert!(
+        receiver.drain().await.is_empty(),
+        "no delivery was sent a second time"
+    );
+    receiver.release();
+    drop((first, ahead));
+    server.finish().await;
+}
+
+mod a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        super::month_ahead(selki_testkit::Db::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        super::month_ahead(selki_testkit::Db::Postgres).await;
+    }
+}
+
+async fn month_ahead(db: Db) {
+    let Some(mut server) = TestServer::delivering(db, &[]).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let hook = hook(&server, "acme", &receiver.url("/"), retry(0, 1)).await;
+    let mut recorded = watch(&server, &hook.id).await;
+    submit(&server, "acme", 3).await;
+    next_calls(&mut recorded, 3).await;
+
+    let mut args = DELIVERING.to_vec();
+    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let wrapper: Vec<&str> = AHEAD.iter().copied().chain(["+31d"]).collect();
+    server.replace(Launch::args(&args).under(&wrapper)).await;
+    counted(&server.process, "selki_retention_passes_total", 1.0).await;
+    let calls = server
+        .webhooks()
+        .list_calls(authed(
+            ADMIN_KEY,
+            pb::ListCallsRequest {
+                webhook_id: hook.id.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .calls;
+    assert_eq!(
+        calls.len(),
+        3,
+        "a retention pass ran and kept this week's calls"
+    );
+    server.finish().await;
+}
+
+/// 2,000 events to 3 webhooks, the server SIGKILLed halfway: only calls in
+/// flight or answered just before the kill are made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_sends_again_only_what_was_in_flight_or_just_answered() {
+    let server = TestServer::delivering(Db::Postgres, &["--role", "api"]).await;
+    let Some(server) = server else { return };
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    for r in &receivers {
+        hook(&server, "acme", &r.url("/"), retry(3, 1)).await;
+    }
+    let worker = server.spawn_more(&["--role", "worker"]).await;
+    let mut submitted = 0;
+    let mut arrived: Vec<crate::receiver::Received> = Vec::new();
+    let total = 2_000;
+    while submitted < total {
+        submit(&server, "acme", 100).await;
+        submitted += 100;
+        for r in &receivers {
+            arrived.extend(r.drain().await);
+        }
+        if arrived.len() >= total * 3 / 2 {
+            break;
+        }
+    }
+    // Halfway through the deliveries: the worker dies.
+    while arrived.len() < total * 3 / 2 {
+        for r in &receivers {
+            arrived.push(r.next(WITHIN).await);
+        }
+    }
+    let killed = Instant::now();
+    worker.kill();
+    while submitted < total {
+        submit(&server, "acme", 100).await;
+        submitted += 100;
+    }
+    let _second = server.spawn_more(&["--role", "worker"]).await;
+    let mut seen: HashMap<(u16, String), Vec<Instant>> = HashMap::new();
+    record(&mut seen, &arrived);
+    let deadline = Instant::now() + WITHIN;
+    while seen.len() < total * 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} arrived",
+            seen.len(),
+            total * 3
+        );
+        let mut more = Vec::new();
+        for r in &receivers {
+            more.extend(r.drain().await);
+        }
+        if more.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        record(&mut seen, &more);
+    }
+    let again: Vec<Duration> = seen
+        .values()
+        .filter(|at| at.len() > 1)
+        .map(|at| killed.saturating_duration_since(at[0]))
+        .collect();
+    let oldest = again.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "after a SIGKILL: {} of {} calls made again; the oldest had first arrived {oldest:?} before the kill",
+        again.len(),
+        total * 3
+    );
+    // In flight, or answered so recently that its result was not yet
+    // written: a few batches' worth, not seconds of work.
+    assert!(oldest < Duration::from_millis(250), "{oldest:?}");
+    server.finish().await;
+}
+
+/// Arrival times per (receiver port, event id).
+fn record(seen: &mut HashMap<(u16, String), Vec<Instant>>, arrived: &[crate::receiver::Received]) {
+    for r in arrived {
+        let host = r.header("host");
+        let port = host
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        seen.entry((port, r.event_id())).or_default().push(r.at);
+    }
+}
