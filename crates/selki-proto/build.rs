@@ -21,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out_dir.join("selki_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
         .build_transport(false)
+        // INVALID_ARGUMENT, not INTERNAL, for a request that does not decode.
+        .codec_path("crate::codec::Codec")
         .compile_fds(fds)?;
     Ok(())
 }

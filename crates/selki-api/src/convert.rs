@@ -40,7 +40,21 @@ pub(crate) fn event_type_to_proto(event_type: EventType) -> pb::EventType {
     }
 }
 
+/// Entries a list of event types may have (repeats are harmless, a
+/// million of them are not).
+const MAX_EVENT_TYPE_ENTRIES: usize = 64;
+
 pub(crate) fn event_types(field: &str, values: &[i32], v: &mut Violations) -> Option<EventTypes> {
+    if values.len() > MAX_EVENT_TYPE_ENTRIES {
+        v.add(
+            field,
+            format!(
+                "lists {} event types; at most {MAX_EVENT_TYPE_ENTRIES} entries",
+                values.len()
+            ),
+        );
+        return None;
+    }
     let mut types = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
         types.extend(v.check(format!("{field}[{i}]"), event_type(*value)));

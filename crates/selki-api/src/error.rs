@@ -6,13 +6,23 @@ use selki_storage::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-/// Field violations of one request, collected before answering.
+/// Field violations of one request, collected before answering, and how
+/// many more there were.
 #[derive(Debug, Default)]
-pub(crate) struct Violations(Vec<(String, String)>);
+pub(crate) struct Violations(Vec<(String, String)>, usize);
+
+/// Violations a status carries at most.
+const MAX_VIOLATIONS: usize = 50;
 
 impl Violations {
+    /// Records a violation. Past [`MAX_VIOLATIONS`] only the count grows:
+    /// every one travels in the status's headers, which are bounded.
     pub(crate) fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push((field.into(), description.into()));
+        if self.0.len() < MAX_VIOLATIONS {
+            self.0.push((field.into(), description.into()));
+        } else {
+            self.1 += 1;
+        }
     }
 
     /// Keeps a parsed value, or records why the field is invalid.
@@ -25,10 +35,14 @@ impl Violations {
     }
 
     pub(crate) fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
+        let Self(mut violations, more) = self;
+        if more > 0 {
+            violations.push(("".into(), format!("and {more} more violations")));
+        }
+        if violations.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Invalid(self.0))
+            Err(ApiError::Invalid(violations))
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::convert::{
 };
 use crate::error::{ApiError, Violations};
 
+/// Paths an update mask may name (there are seven fields to change).
+const MAX_UPDATE_PATHS: usize = 16;
 const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
 const MAX_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -181,9 +183,16 @@ impl WebhookService for Api {
                 .ok(),
             _ => None,
         };
-        let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
+        let mut paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
         if paths.is_empty() {
             v.add("update_mask", "must name at least one field to change");
+        }
+        if paths.len() > MAX_UPDATE_PATHS {
+            v.add(
+                "update_mask.paths",
+                format!("names {} paths; at most {MAX_UPDATE_PATHS}", paths.len()),
+            );
+            paths.clear();
         }
         let mut patch = WebhookPatch::default();
         for (i, path) in paths.iter().enumerate() {

@@ -104,13 +104,16 @@ impl Lane {
     }
 }
 
-/// How many results one recording transaction takes, at most.
-const RECORD_BATCH: usize = 256;
+/// How many results one recording transaction takes, at most. With the
+/// queue below and the recorders, this bounds how many answered calls a
+/// crash can leave unrecorded: calls in flight, plus RECORD_QUEUE, plus a
+/// batch per recorder being written.
+const RECORD_BATCH: usize = 128;
 /// Results waiting for a recorder, at most. Kept short on purpose: a
 /// result waits here unrecorded (a crash would make its call again), and a
 /// full queue slows the calls down to what the database records, instead
 /// of building a backlog of answered, unrecorded calls.
-const RECORD_QUEUE: usize = 128;
+const RECORD_QUEUE: usize = 64;
 /// A batch the database would not take is tried again for about this long,
 /// then dropped: its deliveries' leases run out and they are delivered
 /// again (at least once, never lost).

@@ -3,6 +3,8 @@
 //! Only the API crate and the clients use these types; the domain speaks
 //! its own types and converts at the edge.
 
+pub mod codec;
+
 /// `selki.webhooks.v1`: messages, `EventService` and `WebhookService`.
 #[allow(
     missing_docs,

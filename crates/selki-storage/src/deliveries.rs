@@ -496,7 +496,8 @@ async fn move_on(
          UPDATE deliveries SET status = moved.status, attempts = moved.attempts, \
          next_attempt_at = moved.next_at, lease_until = NULL, leased_by = NULL, \
          updated_at = ${} \
-         FROM moved WHERE deliveries.id = moved.id AND deliveries.leased_by = moved.lease",
+         FROM moved WHERE deliveries.id = moved.id AND deliveries.leased_by = moved.lease \
+         AND deliveries.status = 'pending'",
         placeholders(attempts.len(), 5),
         attempts.len() * 5 + 1
     );

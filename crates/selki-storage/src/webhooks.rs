@@ -176,8 +176,22 @@ impl Store {
     /// transaction. Its calls stay stored for audit. `false` if there was no
     /// such webhook in scope.
     pub async fn delete_webhook(&self, scope: &Scope, id: WebhookId) -> Result<bool, StoreError> {
+        if self.get_webhook(scope, id).await?.is_none() {
+            return Ok(false);
+        }
         let now = self.now();
         let mut tx = self.begin().await?;
+        // Deliveries first, then the webhook: the recorder's order, so the
+        // two cannot deadlock. A delivery in flight is cancelled too (and
+        // its lease dropped): its call is recorded, its state stays.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'cancelled', lease_until = NULL, leased_by = NULL, \
+             updated_at = $2 WHERE webhook_id = $1 AND status IN ('pending', 'skipped')",
+        )
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query(
             "UPDATE webhooks SET deleted_at = $3, secret = NULL, previous_secret = NULL, \
              headers = '[]', headers_sealed = NULL, updated_at = $3 \
@@ -191,16 +205,9 @@ impl Store {
         .await?
         .rows_affected();
         if deleted == 0 {
+            // Deleted meanwhile by someone else: nothing of ours to keep.
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', updated_at = $2 \
-             WHERE webhook_id = $1 AND status IN ('pending', 'skipped')",
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await.map_err(StoreError::at_commit)?;
         Ok(true)
     }

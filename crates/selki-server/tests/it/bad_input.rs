@@ -111,6 +111,21 @@ async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
     }
 }
 
+impl Call {
+    /// An update naming `name` `n` times.
+    fn with_paths(self, n: usize) -> Self {
+        match self {
+            Self::Update(mut r) => {
+                r.update_mask = Some(prost_types::FieldMask {
+                    paths: vec!["name".into(); n],
+                });
+                Self::Update(r)
+            }
+            other => other,
+        }
+    }
+}
+
 fn calls(webhook: &str, change: impl FnOnce(&mut pb::ListCallsRequest)) -> Call {
     let mut r = pb::ListCallsRequest {
         webhook_id: webhook.into(),
@@ -272,6 +287,18 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             create(|r| r.event_types = vec![0]),
             Code::InvalidArgument,
             Some("event_types[0]"),
+        ),
+        (
+            "a million repeated event types",
+            create(|r| r.event_types = vec![3; 1_000_000]),
+            Code::InvalidArgument,
+            Some("event_types"),
+        ),
+        (
+            "a thousand update mask paths",
+            update(ex, &[], |_| {}).with_paths(1000),
+            Code::InvalidArgument,
+            Some("update_mask.paths"),
         ),
         (
             "an unknown event type number",
@@ -922,4 +949,35 @@ fn check(outcome: Result<(), Status>, code: Code, field: Option<&str>) -> Option
     } else {
         Some(format!("no violation of `{field}` in {violations:?}"))
     }
+}
+
+/// GetWebhookRequest with `id` (tag 1) as raw bytes: a client that sends
+/// text that is not UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawGetWebhook {
+    #[prost(bytes = "vec", tag = "1")]
+    id: Vec<u8>,
+}
+
+#[tokio::test]
+async fn text_that_is_not_utf8_is_invalid_argument_not_internal() {
+    let server = TestServer::start(selki_testkit::Db::Sqlite)
+        .await
+        .expect("SQLite");
+    let mut grpc = tonic::client::Grpc::new(server.channel.clone());
+    grpc.ready().await.expect("ready");
+    let codec = tonic_prost::ProstCodec::<RawGetWebhook, pb::GetWebhookResponse>::default();
+    let path = http::uri::PathAndQuery::from_static("/selki.webhooks.v1.WebhookService/GetWebhook");
+    let request = authed(
+        ADMIN_KEY,
+        RawGetWebhook {
+            id: b"wh_\xff\xfe".to_vec(),
+        },
+    );
+    let status = grpc
+        .unary(request, path, codec)
+        .await
+        .expect_err("not UTF-8");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    server.finish().await;
 }

@@ -52,6 +52,7 @@ delivering!(
     internal_destinations_are_refused_and_recorded,
     test_events_and_manual_redeliveries_are_recorded_with_their_trigger,
     calls_are_listed_newest_first_with_filters_and_pages,
+    a_disabled_webhook_takes_test_events_to_be_tried_before_it_is_enabled,
 );
 
 delivering!(
@@ -670,4 +671,42 @@ async fn metrics_count_calls_retries_and_the_queue(server: &TestServer) {
     ] {
         assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
     }
+}
+
+async fn a_disabled_webhook_takes_test_events_to_be_tried_before_it_is_enabled(
+    server: &TestServer,
+) {
+    let receiver = Receiver::start().await;
+    let mut request = create_request("acme");
+    request.url = receiver.url("/");
+    request.disabled = true;
+    let created = server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, request))
+        .await
+        .expect("create")
+        .into_inner();
+    let webhook = created.webhook.expect("webhook");
+    assert!(!webhook.enabled);
+    receiver.verify_with(&created.signing_secret);
+    let call = server
+        .webhooks()
+        .send_test_event(authed(
+            ADMIN_KEY,
+            pb::SendTestEventRequest {
+                webhook_id: webhook.id.clone(),
+                event_type: 0,
+            },
+        ))
+        .await
+        .expect("a test call to a disabled webhook")
+        .into_inner()
+        .call
+        .expect("call");
+    assert_eq!(call.http_status, 200);
+    assert_eq!(receiver.next(WITHIN).await.verified, Ok(()));
+    assert!(
+        !get_webhook(server, &webhook.id).await.enabled,
+        "still disabled"
+    );
 }

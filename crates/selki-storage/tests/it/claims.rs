@@ -19,6 +19,7 @@ both!(
     response_time_percentiles_come_from_the_rollups,
     retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
     recoverable_deliveries_are_pruned_once_past_the_recovery_window,
+    a_delivery_cancelled_while_in_flight_stays_cancelled,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -397,4 +398,107 @@ async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &Tes
         .await
         .expect("prune");
     assert_eq!((past.deliveries, past.events, stats(t).await), (4, 4, 0));
+}
+
+async fn a_delivery_cancelled_while_in_flight_stays_cancelled(t: &TestStore) {
+    setup(t, 2).await;
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
+    let webhook = claimed[0].webhook_id;
+    assert!(
+        t.store
+            .delete_webhook(&Scope::All, webhook)
+            .await
+            .expect("delete")
+    );
+    // The calls in flight end afterwards: one to retry, one delivered.
+    t.store
+        .record_attempts(
+            &[
+                attempt(
+                    &claimed[0],
+                    CallOutcome::Timeout,
+                    Next::RetryAt(t.clock_ms() + 1000),
+                ),
+                attempt(&claimed[1], CallOutcome::Success, Next::Succeeded),
+            ],
+            Health::default(),
+        )
+        .await
+        .expect("record");
+    for c in &claimed {
+        let statuses = t
+            .store
+            .delivery_statuses(c.event_id)
+            .await
+            .expect("statuses");
+        assert_eq!(
+            statuses,
+            [(webhook, "cancelled".to_owned())],
+            "{:?}",
+            c.delivery_id
+        );
+    }
+    t.clock.advance_ms(60_000);
+    assert!(
+        claim(&t.store, "w2", 10).await.expect("claim").is_empty(),
+        "nothing comes back"
+    );
+}
+
+/// Deleting a webhook takes its rows in the recorder's order (deliveries,
+/// then the webhook): a recorder holding a delivery of it and reaching for
+/// the webhook's row next must not deadlock with the delete.
+#[tokio::test]
+async fn deleting_a_webhook_and_recording_its_calls_cannot_deadlock() {
+    use sqlx::{Connection as _, Executor as _};
+    let Some(t) = TestStore::new(selki_testkit::Db::Postgres).await else {
+        return;
+    };
+    setup(&t, 1).await;
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
+    let (delivery, webhook) = (claimed[0].delivery_id, claimed[0].webhook_id);
+    let mut recorder = sqlx::PgConnection::connect(&t.url).await.expect("connect");
+    recorder.execute("BEGIN").await.expect("begin");
+    recorder
+        .execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET updated_at = updated_at WHERE id = '{delivery}'"
+        )))
+        .await
+        .expect("the delivery's row");
+    let store = t.store.clone();
+    let deleting = tokio::spawn(async move { store.delete_webhook(&Scope::All, webhook).await });
+    // Until the delete waits for a lock the recorder holds.
+    let mut watcher = sqlx::PgConnection::connect(&t.url).await.expect("connect");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .expect("activity");
+        if waiting.0 > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delete never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Then the recorder reaches for the webhook's row, as it does next.
+    let streak = recorder
+        .execute(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures WHERE id = '{webhook}'"
+        )))
+        .await;
+    let committed = match streak {
+        Ok(_) => recorder.execute("COMMIT").await.map(drop),
+        Err(err) => Err(err),
+    };
+    let deleted = deleting.await.expect("task");
+    assert!(committed.is_ok(), "the recorder failed: {committed:?}");
+    assert!(deleted.expect("the delete failed"), "deleted");
+    t.finish().await;
 }
