@@ -206,6 +206,33 @@ impl Load {
     }
 }
 
+impl Load {
+    /// Every call of `webhook` as WatchCalls streams it: `(event id, when
+    /// it arrived here)`, until the stream ends.
+    pub(crate) async fn watch(
+        &self,
+        webhook: &str,
+    ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<(String, Instant)>> {
+        let mut stream = WebhookServiceClient::new(self.channel(0))
+            .watch_calls(authed(pb::WatchCallsRequest {
+                webhook_id: webhook.into(),
+                organization_id: String::new(),
+            }))
+            .await
+            .context("opening WatchCalls")?
+            .into_inner();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = stream.message().await {
+                if let Some(call) = message.call {
+                    let _ = tx.send((call.event_id, Instant::now()));
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
 fn authed<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(

@@ -179,20 +179,37 @@ impl Bench {
         Ok(row)
     }
 
-    /// Scenario 5: a fixed offered rate, submit to receipt.
+    /// Scenario 5: a fixed offered rate, submit to receipt; and receipt to
+    /// the call's appearance on a WatchCalls stream (how long an answered
+    /// call goes unrecorded).
     pub(crate) async fn latency(&self, rate: u32) -> anyhow::Result<Row> {
         let mut s = self.setup(Role::All).await?;
-        s.add_webhooks(1, Duration::ZERO).await?;
+        let webhook = s.add_webhooks(1, Duration::ZERO).await?.remove(0);
+        let mut watched = s.load.watch(&webhook).await?;
         let length = self.sizes.rate_for;
         let sent = s.load.paced(rate, length).await?;
         let got = s
             .receive(&sent, None, Instant::now() + self.sizes.limit)
             .await;
+        let mut recorded = Vec::with_capacity(got.received_at.len());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while recorded.len() < got.received_at.len() {
+            let Ok(Some((event, at))) = tokio::time::timeout_at(deadline, watched.recv()).await
+            else {
+                break;
+            };
+            if let Some(received) = got.received_at.get(&event) {
+                recorded.push(at.saturating_duration_since(*received));
+            }
+        }
+        recorded.sort();
         let mut row = Row::new("5", format!("{rate} events/s for {length:?}"), self.store())
             .millis("p50", got.p50())
             .millis("p95", percentile(&got.latencies, 95.0))
             .millis("p99", percentile(&got.latencies, 99.0))
             .millis("max", got.latencies.last().copied().unwrap_or_default())
+            .millis("receipt→watch p50", percentile(&recorded, 50.0))
+            .millis("receipt→watch p99", percentile(&recorded, 99.0))
             .note(got.shortfall(sent.len()))
             .note(s.rejections());
         if rate == 1000 {
@@ -340,6 +357,8 @@ struct Got {
     last: Option<Instant>,
     /// Sorted.
     latencies: Vec<Duration>,
+    /// When each event was received (the last time, per event).
+    received_at: HashMap<String, Instant>,
 }
 
 impl Got {
@@ -394,6 +413,7 @@ impl Setup {
             count: 0,
             last: None,
             latencies: Vec::with_capacity(expected),
+            received_at: HashMap::with_capacity(expected),
         };
         while got.count < expected {
             let Some(receipt) = self.receiver.next(deadline).await else {
@@ -407,6 +427,7 @@ impl Setup {
             if let Some(at) = sent_at.get(receipt.event.as_str()) {
                 got.latencies.push(receipt.at - *at);
             }
+            got.received_at.insert(receipt.event, receipt.at);
         }
         got.latencies.sort();
         got

@@ -189,9 +189,12 @@ pub(crate) struct WebhookSettings {
     pub(crate) exponential_backoff: Option<bool>,
     #[arg(long, value_parser = span)]
     pub(crate) max_delay: Option<Duration>,
-    /// A header sent with every delivery, `Name: value` (repeat for more; replaces all on update).
+    /// A header sent with every delivery, `Name: value` (repeat for more; replaces all on update). Authorization, Cookie and names with token, secret, key, auth, password or signature are sensitive: shown as ****, and `Name: ****` keeps the stored value.
     #[arg(long = "header", value_parser = header)]
     pub(crate) headers: Vec<(String, String)>,
+    /// A header whose value is sensitive whatever its name (never shown after it is set).
+    #[arg(long = "secret-header", value_parser = header)]
+    pub(crate) secret_headers: Vec<(String, String)>,
     /// How long one call may take, 1s to 60s.
     #[arg(long, value_parser = span)]
     pub(crate) timeout: Option<Duration>,

@@ -159,7 +159,7 @@ pub(crate) fn webhook_json(w: &pb::Webhook) -> Value {
             "exponential_backoff": r.exponential_backoff,
             "max_delay_seconds": duration(r.max_delay.as_ref()).map(|d| d.as_secs_f64()),
         })),
-        "headers": w.headers.iter().map(|h| json!({"name": h.name, "value": h.value})).collect::<Vec<_>>(),
+        "headers": w.headers.iter().map(|h| json!({"name": h.name, "value": h.value, "sensitive": h.sensitive})).collect::<Vec<_>>(),
         "timeout_seconds": duration(w.timeout.as_ref()).map(|d| d.as_secs_f64()),
         "create_time": time(w.create_time.as_ref()),
         "update_time": time(w.update_time.as_ref()),

@@ -73,12 +73,14 @@ fn retry_policy(s: &WebhookSettings, base: Option<pb::RetryPolicy>) -> Option<pb
 }
 
 fn headers(s: &WebhookSettings) -> Vec<pb::Header> {
-    s.headers
-        .iter()
-        .map(|(name, value)| pb::Header {
+    let plain = s.headers.iter().map(|h| (h, false));
+    let secret = s.secret_headers.iter().map(|h| (h, true));
+    plain
+        .chain(secret)
+        .map(|((name, value), sensitive)| pb::Header {
             name: name.clone(),
             value: value.clone(),
-            sensitive: false,
+            sensitive,
         })
         .collect()
 }
@@ -230,7 +232,7 @@ async fn update(client: &mut Client, args: UpdateArgs) -> Outcome {
         webhook.event_types = args.events;
         paths.push("event_types".to_owned());
     }
-    if !args.settings.headers.is_empty() {
+    if !args.settings.headers.is_empty() || !args.settings.secret_headers.is_empty() {
         webhook.headers = headers(&args.settings);
         paths.push("headers".to_owned());
     }

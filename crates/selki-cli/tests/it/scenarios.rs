@@ -81,12 +81,27 @@ async fn webhooks_are_created_listed_shown_changed_rotated_and_deleted() {
             "https://hooks.example.com/a",
             "--event",
             "clicked",
+            "--header",
+            "Authorization: Bearer t0ken",
+            "--header",
+            "X-Team: blue",
+            "--secret-header",
+            "X-Tenant: ref-42",
             "--output",
             "json",
         ])
         .ok()
         .json();
     let id = created["webhook"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        created["webhook"]["headers"],
+        serde_json::json!([
+            {"name": "authorization", "value": "****", "sensitive": true},
+            {"name": "x-team", "value": "blue", "sensitive": false},
+            {"name": "x-tenant", "value": "****", "sensitive": true},
+        ]),
+        "sensitive values are never shown"
+    );
     assert!(
         created["signing_secret"]
             .as_str()
