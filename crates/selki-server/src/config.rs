@@ -220,7 +220,7 @@ pub(crate) struct Settings {
     /// Calls in flight at once to one webhook, per worker process [default: 32].
     #[arg(long, env = "SELKI_WORKER_PER_WEBHOOK", global = true)]
     pub(crate) worker_per_webhook: Option<usize>,
-    /// How long a worker's claim on a delivery lasts; another worker delivers it after that if the first died [default: 120s].
+    /// How long a worker's claim on a delivery lasts at most. A worker that dies loses its claims to the others within about 10 s anyway (its heartbeat stops); the lease covers a worker alive but cut off from the database [default: 120s].
     #[arg(long, env = "SELKI_LEASE", global = true)]
     pub(crate) lease: Option<Span>,
     /// Look for due deliveries at least this often [default: 1s].

@@ -236,10 +236,12 @@ impl Store {
             query.execute(&mut **tx).await?;
         }
         if self.backend == Backend::Postgres {
+            // `instance:id,id,…`: this process hears its own calls whole
+            // (calls_recorded), so it skips its own notifications.
             for chunk in calls.chunks(IDS_PER_NOTIFICATION) {
                 let ids: Vec<String> = chunk.iter().map(|c| c.id.to_string()).collect();
                 sqlx::query("SELECT pg_notify('selki_calls', $1)")
-                    .bind(ids.join(","))
+                    .bind(format!("{}:{}", self.signals.instance(), ids.join(",")))
                     .execute(&mut **tx)
                     .await?;
             }
@@ -307,10 +309,11 @@ impl Store {
         Ok(disabled > 0)
     }
 
-    /// After commit: tell this process's watchers (PostgreSQL tells every
-    /// process through NOTIFY instead).
+    /// After commit: tell this process's watchers, with the calls
+    /// themselves (the other processes sharing PostgreSQL hear their ids
+    /// through NOTIFY).
     pub(crate) fn calls_recorded(&self, calls: &[&CallRecord]) {
-        if self.backend == Backend::Sqlite && !calls.is_empty() && self.signals.calls_heard() {
+        if !calls.is_empty() && self.signals.calls_heard() {
             let calls: Arc<[CallRecord]> = calls.iter().map(|c| (*c).clone()).collect();
             self.signals
                 .calls_recorded(crate::RecordedCalls::Calls(calls));
@@ -361,8 +364,7 @@ async fn insert_calls(
     let sql = format!(
         "INSERT INTO calls (id, delivery_id, webhook_id, organization_id, event_id, \
          event_type, attempt, call_trigger, outcome, http_status, url, started_at, \
-         duration_ms, error_message, response_excerpt) VALUES {} \
-         ON CONFLICT (id) DO NOTHING",
+         duration_ms, error_message, response_excerpt) VALUES {}",
         placeholders(calls.len(), 15)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

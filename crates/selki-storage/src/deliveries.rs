@@ -280,8 +280,9 @@ impl Store {
     /// database refuses fails only itself: the batch is split until the
     /// refused attempt is alone, and that one is recorded without the
     /// receiver's text (or, refused even so, without its call). Fails only
-    /// on an outage, and may then be retried as a whole: a call recorded
-    /// twice is stored once, and a delivery moves on only once.
+    /// on an outage, and may then be retried as a whole: an attempt whose
+    /// call is already stored (an earlier try committed, unconfirmed) is
+    /// left as it is.
     pub async fn record_attempts_isolated(
         &self,
         attempts: &[Attempt],
@@ -298,6 +299,9 @@ impl Store {
                     parts.push(second);
                     parts.push(first);
                 }
+                // Recorded by an earlier try of this batch: its call, state
+                // and counts went in one transaction, so all of it is there.
+                Err(err) if err.is_duplicate() => {}
                 Err(err) => {
                     let [attempt] = part else { return Err(err) };
                     self.record_refused(attempt, health, &mut recorded).await?;

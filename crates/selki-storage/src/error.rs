@@ -70,6 +70,11 @@ impl StoreError {
         matches!(self, Self::Unavailable(_) | Self::CommitUnknown(_))
     }
 
+    /// A unique key already stored (the row was written before).
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Refused(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+
     /// The same error, raised by a COMMIT: a broken connection there
     /// leaves the outcome unknown.
     pub(crate) fn at_commit(err: sqlx::Error) -> Self {

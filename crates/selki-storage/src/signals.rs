@@ -18,9 +18,9 @@ const DUE: &str = "selki_due";
 const CALLS: &str = "selki_calls";
 const KEYS: &str = "selki_keys";
 
-/// Calls as they are recorded. This process's own arrive whole with SQLite
-/// (one process does everything); with PostgreSQL every process hears every
-/// process's calls as ids, to be read once by whoever wants them.
+/// Calls as they are recorded: this process's own arrive whole; with
+/// PostgreSQL the other processes' arrive as ids, to be read once by
+/// whoever wants them.
 #[derive(Debug, Clone)]
 pub enum RecordedCalls {
     Calls(Arc<[CallRecord]>),
@@ -36,6 +36,8 @@ pub(crate) struct Signals {
     /// The PostgreSQL listener task, started on first use.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     postgres_url: Option<String>,
+    /// Tags this store's call notifications, so that it skips its own.
+    instance: String,
 }
 
 impl Signals {
@@ -46,7 +48,12 @@ impl Signals {
             keys: watch::Sender::new(0),
             listener: Mutex::new(None),
             postgres_url,
+            instance: format!("{:016x}", getrandom::u64().unwrap_or_default()),
         }
+    }
+
+    pub(crate) fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub(crate) fn due(&self) {
@@ -114,12 +121,18 @@ async fn listen(url: String, signals: std::sync::Weak<Signals>) {
                         };
                         match note {
                             Ok(Some(note)) if note.channel() == CALLS => {
-                                let ids: Arc<[CallId]> = note
+                                // Older versions send the ids alone.
+                                let (from, ids) = note
                                     .payload()
-                                    .split(',')
-                                    .filter_map(|id| CallId::parse(id).ok())
-                                    .collect();
-                                live.calls_recorded(RecordedCalls::Ids(ids));
+                                    .split_once(':')
+                                    .unwrap_or(("", note.payload()));
+                                if from != live.instance {
+                                    let ids: Arc<[CallId]> = ids
+                                        .split(',')
+                                        .filter_map(|id| CallId::parse(id).ok())
+                                        .collect();
+                                    live.calls_recorded(RecordedCalls::Ids(ids));
+                                }
                             }
                             Ok(Some(note)) if note.channel() == KEYS => live.keys_changed(),
                             // Due, or reconnected (notifications meanwhile are lost).
@@ -164,12 +177,9 @@ impl Store {
         self.signals.keys.subscribe()
     }
 
+    /// An API key was revoked: tells every process.
     pub(crate) async fn announce_keys_changed(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {KEYS}")))
-                .execute(&self.pool)
-                .await?;
-        }
+        self.notify_everyone(KEYS).await?;
         self.signals.keys_changed();
         Ok(())
     }
@@ -194,12 +204,19 @@ impl Store {
 
     /// Outside a transaction: tells every process.
     pub(crate) async fn announce_due(&self) -> Result<(), StoreError> {
+        self.notify_everyone(DUE).await?;
+        self.signals.due();
+        Ok(())
+    }
+
+    /// NOTIFY `channel` for the other processes (PostgreSQL); with SQLite
+    /// this process is the only one.
+    async fn notify_everyone(&self, channel: &str) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
-            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {DUE}")))
+            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {channel}")))
                 .execute(&self.pool)
                 .await?;
         }
-        self.signals.due();
         Ok(())
     }
 }

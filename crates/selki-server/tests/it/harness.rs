@@ -2,6 +2,7 @@
 //! SQLite file or a fresh PostgreSQL database, and clients for it.
 
 use std::io::{BufRead as _, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -192,14 +193,12 @@ impl Process {
 
     /// SIGKILL, keeping the handle (a later `replace` starts another).
     pub(crate) fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 
     /// SIGKILL: no chance to finish anything.
     pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
@@ -221,7 +220,9 @@ fn launch_command(database_url: &str, launch: &Launch) -> Command {
         .env("DATABASE_URL", database_url)
         .env("SELKI_ADMIN_KEY", ADMIN_KEY)
         .env("SELKI_SECRET_KEYS", SECRET_KEYS)
-        .current_dir(launch.dir.clone().unwrap_or_else(std::env::temp_dir));
+        .current_dir(launch.dir.clone().unwrap_or_else(std::env::temp_dir))
+        // A group of its own, killed whole (see kill_group).
+        .process_group(0);
     for (name, value) in &launch.env {
         match value.as_str() {
             "" => command.env_remove(name),
@@ -233,9 +234,18 @@ fn launch_command(database_url: &str, launch: &Launch) -> Command {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// SIGKILLs the server's whole process group: a wrapper such as faketime
+/// forks, and killing it alone would leave the server running.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub(crate) struct TestServer {
@@ -318,8 +328,7 @@ impl TestServer {
     /// SIGKILLs the server and starts another on the same database, as
     /// `launch` says.
     pub(crate) async fn replace(&mut self, launch: Launch) {
-        let _ = self.process.child.kill();
-        let _ = self.process.child.wait();
+        kill_group(&mut self.process.child);
         let url = launch
             .database_url
             .clone()

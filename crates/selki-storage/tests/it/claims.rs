@@ -20,6 +20,7 @@ both!(
     retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
     recoverable_deliveries_are_pruned_once_past_the_recovery_window,
     a_delivery_cancelled_while_in_flight_stays_cancelled,
+    a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -501,4 +502,37 @@ async fn deleting_a_webhook_and_recording_its_calls_cannot_deadlock() {
     assert!(committed.is_ok(), "the recorder failed: {committed:?}");
     assert!(deleted.expect("the delete failed"), "deleted");
     t.finish().await;
+}
+
+/// The recorder retries a whole batch when the database failed while
+/// committing it, though the commit may have gone through: the retry must
+/// count nothing twice and report nothing refused.
+async fn a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once(t: &TestStore) {
+    setup(t, 3).await;
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
+    let batch: Vec<Attempt> = claimed
+        .iter()
+        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
+        .collect();
+    let first = t
+        .store
+        .record_attempts_isolated(&batch, Health::default())
+        .await
+        .expect("record");
+    let again = t
+        .store
+        .record_attempts_isolated(&batch, Health::default())
+        .await
+        .expect("again");
+    assert!(
+        first.lost.is_empty() && again.lost.is_empty() && again.stripped.is_empty(),
+        "{again:?}"
+    );
+    let stats = t
+        .store
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .await
+        .expect("stats")
+        .expect("exists");
+    assert_eq!((stats.total_calls, stats.successful_calls), (3, 3));
 }
