@@ -189,28 +189,32 @@ impl Sender {
             );
         }
         let host = out.url.host_str().unwrap_or_default();
-        let timeout = out.timeout;
-        let sent = match &route.proxied {
+        // The attempt's whole time includes reading the answer: reqwest
+        // bounds its own; through the proxy it is bounded here.
+        let deadline = tokio::time::Instant::from_std(started) + out.timeout;
+        let (sent, bounded_here) = match &route.proxied {
             Some((proxy, client)) if proxy.carries(host) => {
-                send_proxied(client, out, &route.user_agent).await
+                (send_proxied(client, out, &route.user_agent).await, true)
             }
-            _ => send_direct(&route.direct, out).await,
+            _ => (send_direct(&route.direct, out).await, false),
         };
         let (response, peer) = match sent {
             Ok(sent) => sent,
             Err((outcome, error)) => return failure(outcome, error, started),
         };
-        // The attempt's whole time includes reading the answer.
-        let deadline = tokio::time::Instant::from_std(started) + timeout;
         let status = response.status();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let (body, body_error) = tokio::time::timeout_at(deadline, read_capped(response))
-            .await
-            .unwrap_or_else(|_| (Vec::new(), Some("timed out reading the response".into())));
+        let (body, body_error) = if bounded_here {
+            tokio::time::timeout_at(deadline, read_capped(response))
+                .await
+                .unwrap_or_else(|_| (Vec::new(), Some("timed out reading the response".into())))
+        } else {
+            read_capped(response).await
+        };
         let outcome = match (status.is_success(), &body_error) {
             (_, Some(_)) => CallOutcome::InvalidResponse,
             (true, None) => CallOutcome::Success,

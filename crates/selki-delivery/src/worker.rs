@@ -113,7 +113,7 @@ const RECORD_BATCH: usize = 256;
 /// result waits here unrecorded (a crash would make its call again), and a
 /// full queue slows the calls down to what the database records, instead
 /// of building a backlog of answered, unrecorded calls.
-const RECORD_QUEUE: usize = 128;
+const RECORD_QUEUE: usize = 256;
 /// Recorders on PostgreSQL: while one commits, the other gathers the next
 /// batch. Measured (harness, scenario 3): two of 256 beat one (a result
 /// waits behind a whole transaction) and four of 128 (twice the commits,
@@ -161,7 +161,7 @@ impl Worker {
             })
             .collect();
         drop(outbox);
-        let reaper = tokio::spawn(reap(store.clone()));
+        let reaper = tokio::spawn(reap(store.clone(), settings.name.clone()));
         let retention = settings.retention.map(|age| {
             let recovery = settings.recovery_window.max(age);
             tokio::spawn(prune(store.clone(), dispatcher.clone(), age, recovery))
@@ -524,10 +524,10 @@ fn report(recorded: &Recorded, metrics: &crate::Metrics) {
 
 /// Every heartbeat: a process that stopped beating is dead, and its claims
 /// are due again at once (not when their leases end).
-async fn reap(store: Store) {
+async fn reap(store: Store, me: String) {
     loop {
         tokio::time::sleep(selki_storage::HEARTBEAT_EVERY).await;
-        match store.release_dead(selki_storage::DEAD_AFTER).await {
+        match store.release_dead(&me, selki_storage::DEAD_AFTER).await {
             Ok(dead) => {
                 for (process, claims) in dead {
                     tracing::warn!(%process, claims, "a process stopped beating: its claims are due again");

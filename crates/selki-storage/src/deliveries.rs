@@ -252,7 +252,8 @@ impl Store {
         health: Health,
     ) -> Result<Vec<WebhookId>, StoreError> {
         let result = self.write_attempts(attempts, health).await;
-        self.writability.observe(WriteKind::Work, &result);
+        self.writability
+            .observe(WriteKind::Work, &result, self.now());
         result
     }
 
@@ -372,7 +373,8 @@ impl Store {
             }
             other => other,
         };
-        self.writability.observe(WriteKind::Work, &result);
+        self.writability
+            .observe(WriteKind::Work, &result, self.now());
         result
     }
 

@@ -40,7 +40,8 @@ impl Store {
             }
             other => other,
         };
-        self.writability.observe(WriteKind::Work, &result);
+        self.writability
+            .observe(WriteKind::Work, &result, self.now());
         result
     }
 

@@ -147,6 +147,7 @@ impl Store {
                     .await?
             }
         };
+        let started_ms = clock.now_ms();
         let postgres_url = (backend == Backend::Postgres).then(|| url.to_owned());
         let sqlite_path = (backend == Backend::Sqlite)
             .then(|| sqlite_file(url))
@@ -158,7 +159,7 @@ impl Store {
             clock,
             signals: Arc::new(signals::Signals::new(postgres_url)),
             ingest: Arc::default(),
-            writability: Arc::new(liveness::Writability::new()),
+            writability: Arc::new(liveness::Writability::new(started_ms)),
             limits: Limits::default(),
             sqlite_path,
         })

@@ -43,6 +43,9 @@ pub(crate) struct Writability {
     state: watch::Sender<Writes>,
     /// When a write other than a heartbeat was last refused.
     write_refused_at: Mutex<Option<Instant>>,
+    /// Since when (the store's clock, ms) writes have been taken without
+    /// an outage.
+    taken_since_ms: std::sync::atomic::AtomicI64,
 }
 
 /// Which kind of write an outcome is of.
@@ -53,14 +56,15 @@ pub(crate) enum WriteKind {
 }
 
 impl Writability {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(now_ms: i64) -> Self {
         Self {
             state: watch::Sender::new(Writes::Taken),
             write_refused_at: Mutex::new(None),
+            taken_since_ms: std::sync::atomic::AtomicI64::new(now_ms),
         }
     }
 
-    pub(crate) fn observe<T>(&self, kind: WriteKind, result: &Result<T, StoreError>) {
+    pub(crate) fn observe<T>(&self, kind: WriteKind, result: &Result<T, StoreError>, now_ms: i64) {
         let mut refused_at = self
             .write_refused_at
             .lock()
@@ -70,6 +74,8 @@ impl Writability {
                 if kind == WriteKind::Work {
                     *refused_at = Some(Instant::now());
                 }
+                self.taken_since_ms
+                    .store(now_ms, std::sync::atomic::Ordering::Relaxed);
                 let cause = err.to_string();
                 self.state.send_if_modified(|s| {
                     let changed = *s != Writes::Refused(cause.clone());
@@ -95,6 +101,16 @@ impl Writability {
     }
 }
 
+impl Writability {
+    /// How long (ms) writes have been taken without an outage in between.
+    fn taken_for_ms(&self, now_ms: i64) -> i64 {
+        now_ms
+            - self
+                .taken_since_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Store {
     /// Changes when the database starts or stops taking writes.
     pub fn writes(&self) -> watch::Receiver<Writes> {
@@ -115,7 +131,8 @@ impl Store {
         .await
         .map(drop)
         .map_err(StoreError::from);
-        self.writability.observe(WriteKind::Heartbeat, &result);
+        self.writability
+            .observe(WriteKind::Heartbeat, &result, self.now());
         result
     }
 
@@ -128,16 +145,25 @@ impl Store {
         Ok(())
     }
 
-    /// Processes silent for longer than `silent_for` are dead: their claims
-    /// become due again now (not when their leases end) and their rows go.
-    /// Returns each dead process with how many claims it held.
+    /// Processes other than `me` silent for longer than `silent_for` are
+    /// dead: their claims become due again now (not when their leases end)
+    /// and their rows go. Returns each dead process with how many claims it
+    /// held. Judged only once this process's own writes have gone through
+    /// for longer than that: after an outage every heartbeat is old, and
+    /// the others must have had time to beat again.
     pub async fn release_dead(
         &self,
+        me: &str,
         silent_for: Duration,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        let before = self.now().saturating_sub(millis(silent_for));
-        let dead = sqlx::query("SELECT name FROM processes WHERE heartbeat_at < $1")
+        let now = self.now();
+        if self.writability.taken_for_ms(now) < millis(silent_for + HEARTBEAT_EVERY) {
+            return Ok(Vec::new());
+        }
+        let before = now.saturating_sub(millis(silent_for));
+        let dead = sqlx::query("SELECT name FROM processes WHERE heartbeat_at < $1 AND name <> $2")
             .bind(before)
+            .bind(me.to_owned())
             .fetch_all(&self.pool)
             .await?;
         let mut released = Vec::with_capacity(dead.len());

@@ -536,3 +536,47 @@ async fn a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once(t: 
         .expect("exists");
     assert_eq!((stats.total_calls, stats.successful_calls), (3, 3));
 }
+
+/// A worker whose heartbeat stopped is dead and its claims are due again at
+/// once; a worker is never dead to itself; and right after an outage (when
+/// every heartbeat is old) nobody is judged until the others could beat.
+#[tokio::test]
+async fn silent_workers_lose_their_claims_but_not_to_an_outage() {
+    let Some(t) = TestStore::new(selki_testkit::Db::Postgres).await else {
+        return;
+    };
+    setup(&t, 3).await;
+    let dead_after = selki_storage::DEAD_AFTER;
+    let mine = claim(&t.store, "me", 1).await.expect("claim");
+    let theirs = claim(&t.store, "them", 2).await.expect("claim");
+    assert_eq!((mine.len(), theirs.len()), (1, 2));
+    for who in ["me", "them"] {
+        t.store.heartbeat(who, "worker").await.expect("beat");
+    }
+    let ms = |d: Duration| i64::try_from(d.as_millis()).expect("ms");
+    t.clock.advance_ms(ms(dead_after) + 3000);
+    // An outage now: every heartbeat is old once it ends.
+    t.db.cut_off().await;
+    assert!(t.store.heartbeat("me", "worker").await.is_err());
+    t.db.restore().await;
+    t.store.heartbeat("me", "worker").await.expect("beat");
+    assert!(
+        t.store
+            .release_dead("me", dead_after)
+            .await
+            .expect("reap")
+            .is_empty(),
+        "judged too soon after the outage"
+    );
+    t.clock.advance_ms(ms(dead_after) + 3000);
+    t.store.heartbeat("me", "worker").await.expect("beat");
+    let dead = t.store.release_dead("me", dead_after).await.expect("reap");
+    assert_eq!(dead, [("them".to_owned(), 2)]);
+    let again = claim(&t.store, "other", 10).await.expect("claim");
+    assert_eq!(
+        again.iter().map(|c| c.delivery_id).collect::<HashSet<_>>(),
+        theirs.iter().map(|c| c.delivery_id).collect::<HashSet<_>>(),
+        "theirs are due again, mine still held"
+    );
+    t.finish().await;
+}
