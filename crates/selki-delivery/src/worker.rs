@@ -105,20 +105,18 @@ impl Lane {
 }
 
 /// How many results one recording transaction takes, at most. With the
-/// queue below and the recorders, this bounds how many answered calls a
-/// crash can leave unrecorded: calls in flight, plus RECORD_QUEUE, plus a
-/// batch per recorder being written.
+/// queue below, this bounds how many answered calls a crash can leave
+/// unrecorded: calls in flight, plus RECORD_QUEUE, plus the batch being
+/// written.
 const RECORD_BATCH: usize = 256;
-/// Results waiting for a recorder, at most. Kept short on purpose: a
+/// Results waiting for the recorder, at most. Kept short on purpose: a
 /// result waits here unrecorded (a crash would make its call again), and a
 /// full queue slows the calls down to what the database records, instead
-/// of building a backlog of answered, unrecorded calls.
+/// of building a backlog of answered, unrecorded calls (it was 1,024).
+/// One recorder, measured against more (harness, scenario 3): parallel
+/// recorders split the stream into smaller transactions, costing
+/// PostgreSQL a fifth more CPU per delivery, for no gain the bound needs.
 const RECORD_QUEUE: usize = 256;
-/// Recorders on PostgreSQL: while one commits, the other gathers the next
-/// batch. Measured (harness, scenario 3): two of 256 beat one (a result
-/// waits behind a whole transaction) and four of 128 (twice the commits,
-/// and the same webhook and rollup rows fought over).
-const RECORDERS: usize = 2;
 /// A batch the database would not take is tried again for about this long,
 /// then dropped: its deliveries' leases run out and they are delivered
 /// again (at least once, never lost).
@@ -142,25 +140,12 @@ impl Worker {
             settings,
         } = self;
         let (results, outbox) = mpsc::channel(RECORD_QUEUE);
-        // Recorders take turns at the queue: while one writes its batch the
-        // other gathers its own, so a result waits for one transaction at
-        // most, not for a backlog ahead of it. SQLite has one writer.
-        let outbox = Arc::new(tokio::sync::Mutex::new(outbox));
-        let recorders = match store.backend() {
-            selki_storage::Backend::Postgres => RECORDERS,
-            selki_storage::Backend::Sqlite => 1,
-        };
-        let recorders: Vec<_> = (0..recorders)
-            .map(|_| {
-                tokio::spawn(record(
-                    store.clone(),
-                    outbox.clone(),
-                    settings.health,
-                    dispatcher.metrics().clone(),
-                ))
-            })
-            .collect();
-        drop(outbox);
+        let recorder = tokio::spawn(record(
+            store.clone(),
+            outbox,
+            settings.health,
+            dispatcher.metrics().clone(),
+        ));
         let reaper = tokio::spawn(reap(store.clone(), settings.name.clone()));
         let retention = settings.retention.map(|age| {
             let recovery = settings.recovery_window.max(age);
@@ -194,9 +179,7 @@ impl Worker {
         }
         reaper.abort();
         drop(shared);
-        for recorder in recorders {
-            let _ = recorder.await;
-        }
+        let _ = recorder.await;
         tracing::info!(worker = %settings.name, "worker stopped");
     }
 }
@@ -470,20 +453,12 @@ fn jitter() -> f64 {
 /// its deliveries are made again: at least once).
 async fn record(
     store: Store,
-    outbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Attempt>>>,
+    mut outbox: mpsc::Receiver<Attempt>,
     health: Health,
     metrics: crate::Metrics,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
-    loop {
-        // The queue is this recorder's only while it gathers a batch.
-        let gathered = {
-            let mut queue = outbox.lock().await;
-            queue.recv_many(&mut batch, RECORD_BATCH).await
-        };
-        if gathered == 0 {
-            break;
-        }
+    while outbox.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let mut wait = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
         loop {

@@ -267,12 +267,12 @@ async fn a_crash_sends_again_only_what_was_in_flight_or_just_answered() {
         deepest + 1
     );
     // What a worker can hold answered but unrecorded: its calls in flight
-    // (32 per webhook), the recorders' queue (256) and a batch being
-    // written by each of its two recorders (256 each), 864 in all, with
+    // (32 per webhook), the recorder's queue (256) and the batch being
+    // written (256), 608 in all, with
     // room for the receivers' clocks to order a few arrivals differently.
     // Whatever the machine's speed, nothing older is made again (before:
     // a queue of 1,024 and the 1,376 calls behind it).
-    let unrecorded_at_most = 3 * 32 + 256 + 2 * 256;
+    let unrecorded_at_most = 3 * 32 + 256 + 256;
     assert!(
         deepest < unrecorded_at_most + 64,
         "{deepest} ≥ {unrecorded_at_most}"
