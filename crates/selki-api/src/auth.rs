@@ -57,25 +57,35 @@ impl Principal {
     /// The organization a request acts for. Admins must name one;
     /// organization keys may omit it, and naming another is NOT_FOUND, as
     /// if it did not exist.
-    pub(crate) fn organization(
+    pub(crate) fn act_for(
         &self,
-        requested: &str,
+        requested: Option<&OrganizationId>,
         field: &str,
         violations: &mut Violations,
     ) -> Result<Option<OrganizationId>, ApiError> {
         match (self, requested) {
-            (Self::Admin, "") => {
+            (Self::Admin, None) => {
                 violations.add(field, "is required with an admin key");
                 Ok(None)
             }
-            (Self::Admin, text) => Ok(violations.check(field, OrganizationId::parse(text))),
-            (Self::Organization(own), "") => Ok(Some(own.clone())),
-            (Self::Organization(own), text) if text == own.as_str() => Ok(Some(own.clone())),
-            (Self::Organization(_), text) => Err(ApiError::NotFound(format!(
-                "organization `{}` not found",
-                text.chars().take(64).collect::<String>()
+            (Self::Admin, Some(org)) => Ok(Some(org.clone())),
+            (Self::Organization(own), None) => Ok(Some(own.clone())),
+            (Self::Organization(own), Some(org)) if org == own => Ok(Some(own.clone())),
+            (Self::Organization(_), Some(org)) => Err(ApiError::NotFound(format!(
+                "organization `{org}` not found"
             ))),
         }
+    }
+
+    /// [`Principal::act_for`] for a request naming one organization.
+    pub(crate) fn acting_for(
+        &self,
+        requested: Option<&OrganizationId>,
+        field: &str,
+    ) -> Result<OrganizationId, ApiError> {
+        let mut v = Violations::default();
+        let org = self.act_for(requested, field, &mut v)?;
+        Ok(v.build(|| org)?)
     }
 }
 

@@ -7,9 +7,16 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 /// Field violations of one request, collected before answering, and how
-/// many more there were.
+/// many more there were: what parsing a request fails with.
 #[derive(Debug, Default)]
 pub(crate) struct Violations(Vec<(String, String)>, usize);
+
+/// One field violation on its own.
+pub(crate) fn invalid(field: impl Into<String>, description: impl Into<String>) -> ApiError {
+    let mut v = Violations::default();
+    v.add(field, description);
+    v.into()
+}
 
 /// Violations a status carries at most.
 const MAX_VIOLATIONS: usize = 50;
@@ -34,16 +41,59 @@ impl Violations {
         parsed.map_err(|e| self.add(field, e.to_string())).ok()
     }
 
-    pub(crate) fn finish(self) -> Result<(), ApiError> {
-        let Self(mut violations, more) = self;
+    /// Records a violation of an optional field's parse; `Some(None)` when
+    /// it was not given.
+    pub(crate) fn check_opt<T, E: std::fmt::Display>(
+        &mut self,
+        field: impl Into<String>,
+        parsed: Option<Result<T, E>>,
+    ) -> Option<Option<T>> {
+        match parsed {
+            None => Some(None),
+            Some(result) => self.check(field, result).map(Some),
+        }
+    }
+
+    /// The parsed request when nothing was violated: `build` assembles it
+    /// from the parsed fields (each `?` is a field that failed, and so has
+    /// its violation recorded).
+    pub(crate) fn build<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        match build() {
+            Some(parsed) if self.0.is_empty() => Ok(parsed),
+            _ => Err(self),
+        }
+    }
+
+    /// These violations as found inside a message at `field` (`events[3]`).
+    pub(crate) fn within(self, field: &str) -> Self {
+        let Self(violations, more) = self;
+        let nested = violations
+            .into_iter()
+            .map(|(f, d)| (format!("{field}.{f}"), d))
+            .collect();
+        Self(nested, more)
+    }
+
+    /// Adds another message's violations.
+    pub(crate) fn extend(&mut self, other: Self) {
+        let Self(violations, more) = other;
+        for (field, description) in violations {
+            self.add(field, description);
+        }
+        self.1 += more;
+    }
+}
+
+impl From<Violations> for ApiError {
+    fn from(Violations(mut violations, more): Violations) -> Self {
         if more > 0 {
             violations.push(("".into(), format!("and {more} more violations")));
         }
         if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(violations))
+            // Only if a parse forgot to record why a field failed.
+            violations.push(("".into(), "the request could not be parsed".into()));
         }
+        ApiError::Invalid(violations)
     }
 }
 

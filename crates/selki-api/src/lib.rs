@@ -1,10 +1,15 @@
 //! The gRPC API of Selki Webhooks: `WebhookService`, `EventService` and
 //! `ApiKeyService` over the store.
 //!
-//! Every request is authenticated first, then parsed into domain types in
-//! one place (`convert`), then handed to the store. Protobuf types do not
-//! travel past this crate; domain errors become `tonic::Status` in one
-//! place (`error`).
+//! Every request is authenticated first, then parsed into a typed request
+//! by one `TryFrom` (`convert`), then handed to the store. Protobuf types
+//! do not travel past this crate; domain errors become `tonic::Status` in
+//! one place (`error`).
+//!
+//! One file per concern: management (`webhooks`), Recent Calls (`calls`),
+//! the Overview (`overview`), manual calls and recovery (`manual`, bounded
+//! by `limits`), ingestion (`events`), keys (`keys`), and the WatchCalls
+//! hub (`watch`).
 
 mod auth;
 mod calls;
@@ -12,7 +17,9 @@ mod convert;
 mod error;
 mod events;
 mod keys;
+mod limits;
 mod manual;
+mod overview;
 mod watch;
 mod webhooks;
 
@@ -20,11 +27,12 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use selki_delivery::Dispatcher;
-use selki_domain::UrlPolicy;
+use selki_domain::{Clock, Health, UnixMs, UrlPolicy};
 use selki_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use selki_proto::v1::event_service_server::EventServiceServer;
 use selki_proto::v1::webhook_service_server::WebhookServiceServer;
-use selki_storage::{Clock, Health, Store};
+use selki_storage::Store;
+use tokio_util::sync::CancellationToken;
 
 pub use auth::{hash_key, new_key_text};
 pub use error::ApiError;
@@ -60,10 +68,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Makes manual and test calls.
     dispatcher: Dispatcher,
-    /// Turns true when the server stops: streams end then.
-    stopping: tokio::sync::watch::Receiver<bool>,
+    /// Cancelled when the server stops: streams end then.
+    shutdown: CancellationToken,
     watchers: Arc<watch::Watchers>,
-    manual: Arc<manual::ManualCalls>,
+    manual: Arc<limits::ManualCalls>,
 }
 
 impl Api {
@@ -72,14 +80,14 @@ impl Api {
         settings: ApiSettings,
         clock: Arc<dyn Clock>,
         dispatcher: Dispatcher,
-        stopping: tokio::sync::watch::Receiver<bool>,
+        shutdown: CancellationToken,
     ) -> Self {
         let admin_key_hash = settings
             .admin_key
             .as_ref()
             .map(|key| hash_key(key.expose_secret()));
         let watchers = Arc::new(watch::Watchers::new(settings.max_watch_streams_per_key));
-        let manual = Arc::new(manual::ManualCalls::new(
+        let manual = Arc::new(limits::ManualCalls::new(
             settings.manual_calls_per_organization,
             settings.manual_calls,
         ));
@@ -90,7 +98,7 @@ impl Api {
                 admin_key_hash,
                 clock,
                 dispatcher,
-                stopping,
+                shutdown,
                 watchers,
                 manual,
             }),
@@ -113,7 +121,15 @@ impl Api {
         &self.inner.store
     }
 
-    fn now_ms(&self) -> i64 {
-        self.inner.clock.now_ms()
+    fn now(&self) -> UnixMs {
+        self.inner.clock.now()
     }
+}
+
+/// An RPC's answer: its response, or its error as a status (the one
+/// conversion, in `error`).
+fn reply<T>(result: Result<T, ApiError>) -> Result<tonic::Response<T>, tonic::Status> {
+    result
+        .map(tonic::Response::new)
+        .map_err(tonic::Status::from)
 }

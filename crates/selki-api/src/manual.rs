@@ -1,92 +1,183 @@
-//! Manual and test calls are made while the caller waits, each holding a
-//! connection: bounded per organization and overall, so one tenant's
-//! burst cannot take the sockets another's deliveries need.
+//! Calls made by hand while the caller waits: redelivering a call's
+//! delivery, sending a test event; and recovering failed deliveries.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use selki_domain::OrganizationId;
+use selki_delivery::Delivery;
+use selki_domain::{CallRecord, CallTrigger, EventId};
+use selki_proto::v1 as pb;
+use selki_webhooks::{
+    Event, EventData, EventType, NewThreat, PhishingEmail, PhishingEmailError, RiskLevel,
+    ThreatCategory,
+};
+use tonic::Request;
 
-use crate::error::ApiError;
+use crate::Api;
+use crate::convert::{CallRef, RecoverFailed, SendTestEvent, call_to_proto};
+use crate::error::{ApiError, invalid};
+use crate::webhooks::not_found;
 
-#[derive(Debug)]
-pub(crate) struct ManualCalls {
-    per_organization: usize,
-    overall: usize,
-    in_flight: Mutex<InFlight>,
-}
-
-#[derive(Debug, Default)]
-struct InFlight {
-    total: usize,
-    by_organization: HashMap<OrganizationId, usize>,
-}
-
-/// One call's place; given back when dropped.
-#[derive(Debug)]
-pub(crate) struct Permit {
-    calls: Arc<ManualCalls>,
-    organization: OrganizationId,
-}
-
-impl ManualCalls {
-    pub(crate) fn new(per_organization: usize, overall: usize) -> Self {
-        Self {
-            per_organization: per_organization.max(1),
-            overall: overall.max(1),
-            in_flight: Mutex::new(InFlight::default()),
-        }
-    }
-
-    /// A place for one more call of `organization`, or why there is none.
-    pub(crate) fn admit(
-        self: &Arc<Self>,
-        organization: &OrganizationId,
-    ) -> Result<Permit, ApiError> {
-        let mut in_flight = self.lock();
-        let mine = in_flight
-            .by_organization
-            .get(organization)
-            .copied()
-            .unwrap_or(0);
-        if mine >= self.per_organization {
-            return Err(ApiError::ResourceExhausted(format!(
-                "organization `{organization}` has {mine} manual or test calls in flight, the most \
-                 it may; wait for one to finish"
+impl Api {
+    pub(crate) async fn recover_failed_rpc(
+        &self,
+        request: Request<pb::RecoverFailedRequest>,
+    ) -> Result<pb::RecoverFailedResponse, ApiError> {
+        let principal = self.authenticate(&request).await?;
+        let RecoverFailed {
+            webhook,
+            since,
+            limit,
+        } = RecoverFailed::try_from(request.get_ref())?;
+        let scope = principal.scope();
+        let found = self.existing_webhook(&scope, webhook).await?;
+        if !found.enabled {
+            return Err(ApiError::FailedPrecondition(format!(
+                "webhook {webhook} is disabled: enable it first, or its deliveries would be skipped again"
             )));
         }
-        if in_flight.total >= self.overall {
-            return Err(ApiError::ResourceExhausted(format!(
-                "this server has {} manual or test calls in flight, the most it makes at once; \
-                 retry shortly",
-                in_flight.total
-            )));
-        }
-        in_flight.total += 1;
-        *in_flight
-            .by_organization
-            .entry(organization.clone())
-            .or_default() += 1;
-        Ok(Permit {
-            calls: self.clone(),
-            organization: organization.clone(),
+        let recovered = self
+            .store()
+            .recover_deliveries(&scope, webhook, since, limit)
+            .await?
+            .ok_or_else(|| not_found(webhook))?;
+        tracing::info!(%webhook, recovered, "deliveries recovered");
+        Ok(pb::RecoverFailedResponse {
+            recovered_count: recovered,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) async fn redeliver_call_rpc(
+        &self,
+        request: Request<pb::RedeliverCallRequest>,
+    ) -> Result<pb::RedeliverCallResponse, ApiError> {
+        let principal = self.authenticate(&request).await?;
+        let CallRef { id } = CallRef::try_from(request.get_ref())?;
+        let claimed = self
+            .store()
+            .redelivery(&principal.scope(), id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "call {id} not found, or it was a test call, or its webhook was deleted"
+                ))
+            })?;
+        let Some(target) = claimed.target.sendable() else {
+            return Err(ApiError::FailedPrecondition(format!(
+                "webhook {} is disabled: enable it first",
+                claimed.webhook_id
+            )));
+        };
+        let call = self
+            .call_now(Delivery::of(&claimed, target, CallTrigger::Manual))
+            .await?;
+        Ok(pb::RedeliverCallResponse {
+            call: Some(call_to_proto(&call)),
+        })
+    }
+
+    pub(crate) async fn send_test_event_rpc(
+        &self,
+        request: Request<pb::SendTestEventRequest>,
+    ) -> Result<pb::SendTestEventResponse, ApiError> {
+        let principal = self.authenticate(&request).await?;
+        let r = SendTestEvent::try_from(request.get_ref())?;
+        let found = self.existing_webhook(&principal.scope(), r.webhook).await?;
+        let event_type = r
+            .event_type
+            .or_else(|| found.event_types.iter().next())
+            .unwrap_or(EventType::PhishingEmailClicked);
+        let target = self
+            .store()
+            .target(r.webhook)
+            .await?
+            .ok_or_else(|| not_found(r.webhook))?;
+        let now = self.now();
+        let event = Event {
+            timestamp: now.to_datetime(),
+            data: sample(event_type),
+        };
+        let body = event
+            .to_json()
+            .map_err(|e| invalid("event_type", e.to_string()))?;
+        let call = self
+            .call_now(Delivery {
+                target: &target,
+                organization: &found.organization,
+                delivery_id: None,
+                event_id: EventId::at(now),
+                event_type,
+                body: &body,
+                attempt: 1,
+                trigger: CallTrigger::Test,
+            })
+            .await?;
+        Ok(pb::SendTestEventResponse {
+            call: Some(call_to_proto(&call)),
+        })
+    }
+
+    /// Makes a call by hand now, and records it. The POST is sent before
+    /// anything is written, so a recording that fails says the call was
+    /// made; a short outage is waited out first.
+    async fn call_now(&self, delivery: Delivery<'_>) -> Result<CallRecord, ApiError> {
+        let permit = self.inner.manual.admit(delivery.organization)?;
+        let (call, _) = self.inner.dispatcher.call(delivery).await;
+        drop(permit);
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self
+                .store()
+                .record_call(&call, self.inner.settings.health)
+                .await
+            {
+                Ok(disabled) => {
+                    for webhook in &disabled {
+                        tracing::warn!(%webhook, "webhook disabled after a manual call");
+                    }
+                    return Ok(call);
+                }
+                Err(err) if err.is_transient() && wait < Duration::from_secs(2) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 4;
+                }
+                Err(cause) => {
+                    let made = format!(
+                        "{}: {}{}",
+                        call.id,
+                        call.http_status
+                            .map_or_else(String::new, |s| format!("HTTP {s}, ")),
+                        call.outcome.as_str()
+                    );
+                    return Err(ApiError::CallNotRecorded { made, cause });
+                }
+            }
+        }
     }
 }
 
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let mut in_flight = self.calls.lock();
-        in_flight.total -= 1;
-        if let Some(n) = in_flight.by_organization.get_mut(&self.organization) {
-            *n -= 1;
-            if *n == 0 {
-                in_flight.by_organization.remove(&self.organization);
-            }
-        }
+/// A realistic event of a type, for test deliveries.
+fn sample(event_type: EventType) -> EventData {
+    let email = || PhishingEmail {
+        campaign_id: "test-campaign".into(),
+        email: "jane.doe@example.com".into(),
+    };
+    match event_type {
+        EventType::PhishingEmailSent => EventData::PhishingEmailSent(email()),
+        EventType::PhishingEmailOpened => EventData::PhishingEmailOpened(email()),
+        EventType::PhishingEmailReported => EventData::PhishingEmailReported(email()),
+        EventType::PhishingEmailError => EventData::PhishingEmailError(PhishingEmailError {
+            campaign_id: "test-campaign".into(),
+            email: "jane.doe@example.com".into(),
+            error: "mailbox unavailable (test event)".into(),
+        }),
+        EventType::ThreatsNewThreat => EventData::ThreatsNewThreat(NewThreat {
+            id: "test-threat".into(),
+            category: ThreatCategory::Employees,
+            risk_level: RiskLevel::High,
+            url: "https://login.example-phish.com/".into(),
+            username: "jdoe".into(),
+            email: "jane.doe@example.com".into(),
+        }),
+        _ => EventData::PhishingEmailClicked(email()),
     }
 }

@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use selki_delivery::Metrics;
-use selki_domain::{ApiKeyId, WebhookId};
+use selki_domain::{ApiKeyId, CallRecord, WebhookId};
 use selki_proto::v1 as pb;
-use selki_storage::{CallRecord, RecordedCalls, Scope, Store};
+use selki_storage::{RecordedCalls, Scope, Store};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::auth::KeyRef;
-use crate::calls::call_to_proto;
+use crate::convert::call_to_proto;
 use crate::error::ApiError;
 
 /// Calls waiting for one slow stream before it starts missing some.
@@ -127,7 +128,8 @@ pub(crate) struct Hub {
     pub(crate) metrics: Metrics,
     pub(crate) recorded: broadcast::Receiver<RecordedCalls>,
     pub(crate) keys: watch::Receiver<u64>,
-    pub(crate) stopping: watch::Receiver<bool>,
+    /// Cancelled when the server stops: every stream ends then.
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// One thing for the hub to do.
@@ -145,7 +147,7 @@ impl Hub {
             metrics,
             mut recorded,
             mut keys,
-            mut stopping,
+            shutdown,
         } = self;
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,7 +159,7 @@ impl Hub {
                     Err(_) => Event::Stop,
                 },
                 _ = recheck.tick() => Event::Recheck,
-                _ = stopping.wait_for(|s| *s) => Event::Stop,
+                () = shutdown.cancelled() => Event::Stop,
             };
             match event {
                 Event::Recorded(Ok(batch)) => fan_out(&store, &metrics, &watchers, batch).await,

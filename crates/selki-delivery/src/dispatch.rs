@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use selki_domain::{CallId, CallOutcome, CallTrigger, DeliveryId, EventId, OrganizationId};
-use selki_storage::{CallRecord, Claimed, Clock, Opened, Target};
-use selki_webhooks::{DeliveryHeaders, EventType, Webhook};
+use selki_domain::{
+    CallId, CallOutcome, CallRecord, CallTrigger, Claimed, Clock, DeliveryId, EventId, Opened,
+    OrganizationId, Target, UnixMs,
+};
+use selki_webhooks::{DeliveryHeaders, EventType};
 
 use crate::{Answer, Metrics, Outgoing, Sender};
 
@@ -41,10 +43,10 @@ pub struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    /// The next attempt of a stored delivery.
-    pub fn of(claimed: &'a Claimed, trigger: CallTrigger) -> Self {
+    /// The next attempt of a stored delivery, to its webhook as it is now.
+    pub fn of(claimed: &'a Claimed, target: &'a Target, trigger: CallTrigger) -> Self {
         Self {
-            target: &claimed.target,
+            target,
             organization: &claimed.organization,
             delivery_id: Some(claimed.delivery_id),
             event_id: claimed.event_id,
@@ -82,8 +84,8 @@ impl Dispatcher {
         &self.metrics
     }
 
-    pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+    pub fn now(&self) -> UnixMs {
+        self.clock.now()
     }
 
     /// How long a call to `target` may take, connect to last byte.
@@ -96,8 +98,8 @@ impl Dispatcher {
     /// Makes the call, freshly signed with this attempt's time and id.
     /// Never fails: how it went is in the record and the answer.
     pub async fn call(&self, d: Delivery<'_>) -> (CallRecord, Answer) {
-        let call_id = CallId::new();
-        let started_at_ms = self.clock.now_ms();
+        let started_at = self.clock.now();
+        let call_id = CallId::at(started_at);
         let answer = match &d.target.sealed {
             // Unsigned or without its headers would be a different request:
             // nothing is sent, and the failure says which key is missing.
@@ -105,7 +107,7 @@ impl Dispatcher {
                 Answer::not_sent(CallOutcome::SigningUnavailable, unopenable.to_string())
             }
             Ok(opened) => {
-                let headers = self.headers(&d, opened, call_id, started_at_ms.div_euclid(1000));
+                let headers = self.headers(&d, opened, call_id, started_at.as_secs());
                 self.sender
                     .send(Outgoing {
                         url: d.target.url.as_url(),
@@ -130,8 +132,8 @@ impl Dispatcher {
             outcome: answer.outcome,
             http_status: answer.http_status,
             url: d.target.url.as_str().to_owned(),
-            started_at_ms,
-            duration_ms: i64::try_from(answer.duration.as_millis()).unwrap_or(i64::MAX),
+            started_at,
+            duration: answer.duration,
             error_message: answer.error.clone(),
             response_excerpt: answer.excerpt.clone(),
         };
@@ -149,17 +151,11 @@ impl Dispatcher {
         let event_id = d.event_id.to_string();
         // Every live secret signs: during a rotation receivers holding
         // either secret verify.
-        let signature = (!opened.secrets.is_empty()).then(|| {
+        let signature = (!opened.signers.is_empty()).then(|| {
             opened
-                .secrets
+                .signers
                 .iter()
-                .map(|secret| {
-                    Webhook::from_secret(secret.clone()).sign(
-                        &event_id,
-                        timestamp,
-                        d.body.as_bytes(),
-                    )
-                })
+                .map(|signer| signer.sign(&event_id, timestamp, d.body.as_bytes()))
                 .collect::<Vec<_>>()
                 .join(" ")
         });

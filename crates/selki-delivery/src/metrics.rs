@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use selki_domain::UnixMs;
 use selki_storage::QueueStats;
 
 use crate::Answer;
@@ -174,16 +175,12 @@ impl Metrics {
     }
 
     /// The text exposition, with the queue's gauges as of `queue`.
-    pub fn encode(&self, queue: QueueStats, now_ms: i64) -> String {
+    pub fn encode(&self, queue: QueueStats, now: UnixMs) -> String {
         let i = &self.inner;
         i.pending
             .set(i64::try_from(queue.pending).unwrap_or(i64::MAX));
-        #[allow(clippy::cast_precision_loss)]
-        i.oldest_due_age.set(
-            queue
-                .oldest_due_ms
-                .map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0),
-        );
+        i.oldest_due_age
+            .set(queue.oldest_due.map_or(0.0, |t| now.since(t).as_secs_f64()));
         i.disabled
             .set(i64::try_from(queue.disabled_webhooks).unwrap_or(i64::MAX));
         let mut text = String::new();

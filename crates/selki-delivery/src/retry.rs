@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use selki_domain::RetryPolicy;
+use selki_domain::UnixMs;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
@@ -41,11 +42,11 @@ pub fn next_delay(
 }
 
 /// A `Retry-After` value: delay-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: OffsetDateTime) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: UnixMs) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = OffsetDateTime::parse(value, &Rfc2822).ok()?;
-    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+    Some(UnixMs::from_datetime(at).since(now))
 }

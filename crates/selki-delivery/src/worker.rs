@@ -8,10 +8,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use selki_domain::{CallTrigger, WebhookId};
-use selki_storage::{Attempt, CallRecord, Claimed, Health, Next, Recorded, Store};
-use time::OffsetDateTime;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use selki_domain::{Attempt, CallRecord, CallTrigger, Claimed, Health, Next, Target, WebhookId};
+use selki_storage::{Recorded, Store};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::{Answer, Delivery, Dispatcher, next_delay, parse_retry_after};
 
@@ -93,9 +93,16 @@ struct Lane {
 
 #[derive(Debug)]
 struct Waiting {
-    claimed: Claimed,
+    job: Job,
     permit: OwnedSemaphorePermit,
     since: Instant,
+}
+
+/// A claimed delivery with the live webhook it goes to.
+#[derive(Debug)]
+struct Job {
+    claimed: Claimed,
+    target: Arc<Target>,
 }
 
 impl Lane {
@@ -131,9 +138,9 @@ impl Worker {
         }
     }
 
-    /// Delivers until `shutdown`, then stops claiming, finishes the calls
-    /// in flight and records them.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) {
+    /// Delivers until `shutdown` is cancelled, then stops claiming,
+    /// finishes the calls in flight and records them.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let Self {
             store,
             dispatcher,
@@ -160,16 +167,9 @@ impl Worker {
             lease: settings.lease,
         });
         let slots = Arc::new(Semaphore::new(settings.concurrency));
-        let (stop, stopping) = watch::channel(false);
         // The loop stops only where it holds no claim: between a claim and
         // its hand-over nothing may be dropped.
-        tokio::join!(
-            claim_loop(&store, &shared, &slots, &settings, stopping),
-            async {
-                shutdown.await;
-                let _ = stop.send(true);
-            }
-        );
+        claim_loop(&store, &shared, &slots, &settings, &shutdown).await;
         tracing::info!(worker = %settings.name, "worker stopping: finishing calls in flight");
         // Every slot back means every call finished and handed its result on.
         let all = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
@@ -189,14 +189,14 @@ async fn claim_loop(
     shared: &Arc<Shared>,
     slots: &Arc<Semaphore>,
     settings: &WorkerSettings,
-    mut stopping: watch::Receiver<bool>,
+    shutdown: &CancellationToken,
 ) {
     let mut due = store.due_signal();
-    while !*stopping.borrow() {
+    while !shutdown.is_cancelled() {
         // Claim only what there is room to send.
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit,
-            _ = stopping.changed() => return,
+            () = shutdown.cancelled() => return,
         };
         let Ok(first) = first else { return };
         let mut permits = vec![first];
@@ -212,7 +212,7 @@ async fn claim_loop(
                 drop(permits);
                 tokio::select! {
                     () = tokio::time::sleep(settings.poll_interval) => continue,
-                    _ = stopping.changed() => return,
+                    () = shutdown.cancelled() => return,
                 }
             }
         };
@@ -230,7 +230,7 @@ async fn claim_loop(
                 _ = due.changed() => {}
                 () = shared.freed.notified(), if held_back => {}
                 () = tokio::time::sleep(settings.poll_interval) => {}
-                _ = stopping.changed() => return,
+                () = shutdown.cancelled() => return,
             }
         }
     }
@@ -316,21 +316,22 @@ impl Shared {
     /// Sends a claimed delivery in a task of its own, or queues it behind
     /// its webhook's calls in flight.
     async fn start(self: &Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
-        if !claimed.target.enabled {
-            // Disabled since it was queued: kept, recoverable.
+        let Some(target) = claimed.target.sendable().cloned() else {
+            // Disabled or deleted since it was queued: kept, recoverable.
             self.hand_over(claimed, Next::Skipped).await;
             drop(permit);
             return;
-        }
+        };
+        let job = Job { claimed, target };
         let cap = self.lane_cap();
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-        let lane = lanes.entry(claimed.webhook_id).or_default();
+        let lane = lanes.entry(job.claimed.webhook_id).or_default();
         if lane.in_flight < self.per_webhook {
             lane.in_flight += 1;
-            self.launch(claimed, permit);
+            self.launch(job, permit);
         } else {
             lane.waiting.push_back(Waiting {
-                claimed,
+                job,
                 permit,
                 since: Instant::now(),
             });
@@ -340,9 +341,9 @@ impl Shared {
 
     /// Sends in a task of its own. Boxed: a delivery starts the next one of
     /// its lane, and a future cannot contain itself.
-    fn launch(self: &Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    fn launch(self: &Arc<Self>, job: Job, permit: OwnedSemaphorePermit) {
         let call: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
-            Box::pin(self.clone().deliver(claimed, permit));
+            Box::pin(self.clone().deliver(job, permit));
         tokio::spawn(call);
     }
 
@@ -357,7 +358,7 @@ impl Shared {
         };
         let mut next = None;
         while let Some(waiting) = lane.waiting.pop_front() {
-            let timeout = self.dispatcher.timeout_of(&waiting.claimed.target);
+            let timeout = self.dispatcher.timeout_of(&waiting.job.target);
             if waiting.since.elapsed() + timeout >= self.lease {
                 stale.push(waiting);
             } else {
@@ -366,7 +367,7 @@ impl Shared {
             }
         }
         match next {
-            Some(w) => self.launch(w.claimed, w.permit),
+            Some(w) => self.launch(w.job, w.permit),
             None => lane.in_flight -= 1,
         }
         if lane.full && lane.held() <= self.lane_cap() / 2 {
@@ -389,12 +390,13 @@ impl Shared {
         let _ = self.results.send(attempt).await;
     }
 
-    async fn deliver(self: Arc<Self>, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    async fn deliver(self: Arc<Self>, job: Job, permit: OwnedSemaphorePermit) {
+        let Job { claimed, target } = job;
         let (call, answer) = self
             .dispatcher
-            .call(Delivery::of(&claimed, CallTrigger::Automatic))
+            .call(Delivery::of(&claimed, &target, CallTrigger::Automatic))
             .await;
-        let next = self.next(&claimed, &call, &answer);
+        let next = self.next(&claimed, &target, &call, &answer);
         let webhook = claimed.webhook_id;
         let _ = self
             .results
@@ -407,12 +409,12 @@ impl Shared {
         drop(permit);
         let stale = self.next_in_lane(webhook);
         for waiting in stale {
-            self.hand_over(waiting.claimed, Next::Released).await;
+            self.hand_over(waiting.job.claimed, Next::Released).await;
         }
     }
 
     /// Done, again later, or out of attempts.
-    fn next(&self, claimed: &Claimed, call: &CallRecord, answer: &Answer) -> Next {
+    fn next(&self, claimed: &Claimed, target: &Target, call: &CallRecord, answer: &Answer) -> Next {
         if call.succeeded() {
             return Next::Succeeded;
         }
@@ -425,14 +427,13 @@ impl Shared {
             Some(429 | 503) => answer
                 .retry_after
                 .as_deref()
-                .and_then(|v| parse_retry_after(v, OffsetDateTime::now_utc())),
+                .and_then(|v| parse_retry_after(v, self.dispatcher.now())),
             _ => None,
         };
-        match next_delay(claimed.target.retry, claimed.attempt, retry_after, jitter()) {
+        match next_delay(target.retry, claimed.attempt, retry_after, jitter()) {
             Some(delay) => {
                 self.dispatcher.metrics().retried();
-                let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                Next::RetryAt(self.dispatcher.now_ms().saturating_add(delay_ms))
+                Next::RetryAt(self.dispatcher.now().plus(delay))
             }
             None => Next::Failed,
         }
@@ -547,10 +548,10 @@ async fn cutoffs(
     retention: Duration,
     recovery: Duration,
 ) -> Result<selki_storage::Cutoffs, selki_storage::StoreError> {
-    let now = dispatcher.now_ms();
-    let anchor = match store.newest_activity_ms().await? {
+    let now = dispatcher.now();
+    let anchor = match store.newest_activity().await? {
         Some(newest) if newest < now => {
-            let ahead = Duration::from_millis((now - newest).cast_unsigned());
+            let ahead = now.since(newest);
             if ahead > retention {
                 tracing::warn!(
                     ahead_secs = ahead.as_secs(),
@@ -561,9 +562,8 @@ async fn cutoffs(
         }
         _ => now,
     };
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     Ok(selki_storage::Cutoffs {
-        finished_before_ms: anchor.saturating_sub(ms(retention)),
-        recoverable_before_ms: anchor.saturating_sub(ms(recovery)),
+        finished_before: anchor.minus(retention),
+        recoverable_before: anchor.minus(recovery),
     })
 }

@@ -1,4 +1,10 @@
-//! How a delivery attempt went: data, not an error.
+//! One HTTP attempt, and how it went: data, not an error.
+
+use std::time::Duration;
+
+use selki_webhooks::EventType;
+
+use crate::{CallId, DeliveryId, EventId, OrganizationId, UnixMs, WebhookId};
 
 /// Why a call was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,22 +29,8 @@ pub enum CallOutcome {
     SigningUnavailable,
 }
 
-macro_rules! names {
-    ($t:ty { $($variant:ident => $name:literal),* $(,)? }) => {
-        impl $t {
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $name),* }
-            }
-
-            pub fn parse(name: &str) -> Option<Self> {
-                match name { $($name => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-
-names!(CallTrigger { Automatic => "automatic", Manual => "manual", Test => "test" });
-names!(CallOutcome {
+crate::names!(CallTrigger { Automatic => "automatic", Manual => "manual", Test => "test" });
+crate::names!(CallOutcome {
     Success => "success",
     HttpStatus => "http_status",
     Timeout => "timeout",
@@ -49,3 +41,49 @@ names!(CallOutcome {
     InvalidResponse => "invalid_response",
     SigningUnavailable => "signing_unavailable",
 });
+
+/// One HTTP attempt, as shown in Recent Calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub id: CallId,
+    /// `None` for test calls, which deliver no stored event.
+    pub delivery_id: Option<DeliveryId>,
+    pub webhook_id: WebhookId,
+    pub organization: OrganizationId,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub attempt: u32,
+    pub trigger: CallTrigger,
+    pub outcome: CallOutcome,
+    pub http_status: Option<u16>,
+    pub url: String,
+    pub started_at: UnixMs,
+    /// Connect to last byte read (whole milliseconds are stored).
+    pub duration: Duration,
+    pub error_message: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+impl CallRecord {
+    pub fn succeeded(&self) -> bool {
+        self.outcome == CallOutcome::Success
+    }
+
+    /// The same call with what the receiver controls (its response and
+    /// the error text built from it) replaced by a note: what is stored
+    /// when the database refused the call as it was.
+    #[must_use]
+    pub fn without_receiver_text(&self) -> Self {
+        Self {
+            response_excerpt: self
+                .response_excerpt
+                .as_ref()
+                .map(|_| "[the response excerpt could not be stored]".to_owned()),
+            error_message: self
+                .error_message
+                .as_ref()
+                .map(|_| "[the error message could not be stored]".to_owned()),
+            ..self.clone()
+        }
+    }
+}

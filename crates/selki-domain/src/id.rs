@@ -4,21 +4,26 @@ use std::fmt;
 use std::str::FromStr;
 
 use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
 
 use ulid::{Generator, Ulid};
 
+use crate::UnixMs;
+
 /// Ids made by this process sort in the order they were made, even within
 /// one millisecond: the random part counts up. (Across processes, order
-/// holds to the millisecond.) Process-wide by nature, hence a static.
+/// holds to the millisecond.) Process-wide by nature, hence a static; the
+/// time comes from the caller's clock.
 static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
 
-fn next_ulid() -> Ulid {
+fn next_ulid(now: UnixMs) -> Ulid {
     let mut generator = GENERATOR
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = UNIX_EPOCH + Duration::from_millis(now.as_millis().max(0).cast_unsigned());
     // Overflow needs 2^80 ids in one millisecond; then fresh randomness.
     generator
-        .generate()
+        .generate_from_datetime(at)
         .unwrap_or_else(|overflow| overflow.commit_overflow_random())
 }
 
@@ -40,10 +45,10 @@ macro_rules! prefixed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new id, sorting after every id this process made before it.
-            #[allow(clippy::new_without_default, reason = "an id is made, not defaulted")]
-            pub fn new() -> Self {
-                Self(next_ulid())
+            /// A new id made at `now` (the caller's clock), sorting after
+            /// every id this process made before it.
+            pub fn at(now: UnixMs) -> Self {
+                Self(next_ulid(now))
             }
 
             pub fn parse(text: &str) -> Result<Self, IdError> {

@@ -49,6 +49,23 @@ pub enum UrlPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointUrl(url::Url);
 
+impl UrlPolicy {
+    /// Whether this server takes `url` (a stored URL passed the policy in
+    /// force when it was written).
+    pub fn check(self, url: &EndpointUrl) -> Result<(), Invalid> {
+        self.check_scheme(url.0.scheme())
+    }
+
+    fn check_scheme(self, scheme: &str) -> Result<(), Invalid> {
+        match (scheme, self) {
+            ("http", Self::HttpsOnly) => Err(Invalid::new(
+                "must use https (plain http is disabled on this server)",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl EndpointUrl {
     pub fn parse(text: &str, policy: UrlPolicy) -> Result<Self, Invalid> {
         if text.len() > MAX_URL_LEN {
@@ -58,14 +75,9 @@ impl EndpointUrl {
         }
         let url = url::Url::parse(text.trim())
             .map_err(|e| Invalid::new(format!("is not a valid absolute URL ({e})")))?;
-        match (url.scheme(), policy) {
-            ("https", _) | ("http", UrlPolicy::AllowHttp) => {}
-            ("http", UrlPolicy::HttpsOnly) => {
-                return Err(Invalid::new(
-                    "must use https (plain http is disabled on this server)",
-                ));
-            }
-            (other, _) => {
+        match url.scheme() {
+            "https" | "http" => policy.check_scheme(url.scheme())?,
+            other => {
                 return Err(Invalid::new(format!(
                     "must use http or https, not `{other}`"
                 )));
@@ -279,14 +291,20 @@ impl Header {
     }
 }
 
-impl CustomHeaders {
-    /// Checks every header (name, value, sensitive flag); the error
-    /// carries the offending index. A value of [`MASK`] keeps the value of
-    /// the header of that name in `stored`, if it has one.
-    pub fn new(
-        headers: Vec<(String, String, bool)>,
-        stored: Option<&Self>,
-    ) -> Result<Self, (usize, &'static str, Invalid)> {
+/// Custom headers as a request gives them, checked as far as they can be
+/// without the stored ones: each value is either new or [`MASK`], which
+/// keeps the stored value of that name ([`HeaderInput::resolve`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HeaderInput(Vec<(String, Option<String>, bool)>);
+
+/// Why custom headers were refused: the offending index, the part of the
+/// header (`name` or `value`) and what is wrong.
+pub type HeaderError = (usize, &'static str, Invalid);
+
+impl HeaderInput {
+    /// Checks the count, every name (valid, not reserved, not repeated)
+    /// and every value given in full.
+    pub fn parse(headers: Vec<(String, String, bool)>) -> Result<Self, HeaderError> {
         if headers.len() > MAX_HEADERS {
             return Err((
                 MAX_HEADERS,
@@ -294,15 +312,32 @@ impl CustomHeaders {
                 Invalid::new("at most 20 custom headers"),
             ));
         }
-        let mut total = 0;
-        let mut checked: Vec<Header> = Vec::with_capacity(headers.len());
+        let mut checked: Vec<(String, Option<String>, bool)> = Vec::with_capacity(headers.len());
         for (index, (name, value, flagged)) in headers.into_iter().enumerate() {
             let name = check_name(&name).map_err(|e| (index, "name", e))?;
-            if checked.iter().any(|seen| seen.name == name) {
+            if checked.iter().any(|(seen, _, _)| *seen == name) {
                 return Err((index, "name", Invalid::new("repeats an earlier header")));
             }
             let value = if value == MASK {
-                stored
+                None
+            } else {
+                check_value(&value).map_err(|e| (index, "value", e))?;
+                Some(value)
+            };
+            checked.push((name, value, flagged));
+        }
+        Ok(Self(checked))
+    }
+
+    /// The headers, a masked value taking the value of the header of that
+    /// name in `stored`.
+    pub fn resolve(self, stored: Option<&CustomHeaders>) -> Result<CustomHeaders, HeaderError> {
+        let mut total = 0;
+        let mut headers = Vec::with_capacity(self.0.len());
+        for (index, (name, value, flagged)) in self.0.into_iter().enumerate() {
+            let value = match value {
+                Some(value) => value,
+                None => stored
                     .and_then(|s| s.0.iter().find(|h| h.name == name))
                     .map(|h| h.value.clone())
                     .ok_or_else(|| {
@@ -313,11 +348,8 @@ impl CustomHeaders {
                                 "`{MASK}` keeps a stored value, but there is no stored `{name}` header"
                             )),
                         )
-                    })?
-            } else {
-                value
+                    })?,
             };
-            check_value(&value).map_err(|e| (index, "value", e))?;
             total += name.len() + value.len();
             if total > MAX_HEADER_BYTES {
                 return Err((
@@ -327,13 +359,38 @@ impl CustomHeaders {
                 ));
             }
             let sensitive = flagged || sensitive_by_name(&name);
-            checked.push(Header {
+            headers.push(Header {
                 name,
                 value,
                 sensitive,
             });
         }
-        Ok(Self(checked))
+        Ok(CustomHeaders(headers))
+    }
+
+    /// Whether any value is masked: resolving needs the stored headers.
+    pub fn keeps_stored(&self) -> bool {
+        self.0.iter().any(|(_, value, _)| value.is_none())
+    }
+}
+
+impl std::fmt::Debug for HeaderInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _, _)| name))
+            .finish()
+    }
+}
+
+impl CustomHeaders {
+    /// Checks every header (name, value, sensitive flag); the error
+    /// carries the offending index. A value of [`MASK`] keeps the value of
+    /// the header of that name in `stored`, if it has one.
+    pub fn new(
+        headers: Vec<(String, String, bool)>,
+        stored: Option<&Self>,
+    ) -> Result<Self, HeaderError> {
+        HeaderInput::parse(headers)?.resolve(stored)
     }
 
     /// Headers as stored, trusted: only names a later version reserves

@@ -2,17 +2,17 @@
 //! signal: stop accepting and claiming, report NOT_SERVING, finish
 //! in-flight RPCs and calls, record them, close the pool.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret as _;
 use selki_api::{Api, ApiSettings};
 use selki_delivery::{Dispatcher, Egress, Metrics, Sender, Worker};
-use selki_domain::UrlPolicy;
-use selki_storage::{Clock, DEVELOPMENT_KEY_ID, Keyring, Store, SyncedClock, Writes};
+use selki_domain::{Clock, SyncedClock, UrlPolicy};
+use selki_storage::{DEVELOPMENT_KEY_ID, Keyring, Store, Writes};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
@@ -204,22 +204,13 @@ impl App {
         })
     }
 
+    /// Serves and delivers until `shutdown` is cancelled: then refuses new
+    /// work, ends the streams, finishes what is in flight and closes the
+    /// store. Every part stops on this one token.
     pub(crate) async fn run_until_stopped(
         mut self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let (stop, stopping) = watch::channel(false);
-        let stopped = move || {
-            let mut stopping = stopping.clone();
-            async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            }
-        };
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutting down: refusing new work, finishing what is in flight");
-            let _ = stop.send(true);
-        });
         let worker = async {
             if self.config.role.delivers() {
                 let worker = Worker::new(
@@ -228,14 +219,14 @@ impl App {
                     self.config.worker.clone(),
                 );
                 tracing::info!(settings = ?self.config.worker, "delivering");
-                worker.run_until_stopped(stopped()).await;
+                worker.run_until_stopped(shutdown.clone()).await;
             }
         };
         let metrics_listener = self.metrics_listener.take();
         let listener = self.listener.take();
         let metrics = async {
             match metrics_listener {
-                Some(listener) => self.serve_metrics(listener, stopped()).await,
+                Some(listener) => self.serve_metrics(listener, shutdown.clone()).await,
                 None => Ok(()),
             }
         };
@@ -244,10 +235,10 @@ impl App {
             println!("selki-server delivering");
         }
         let (api, (), metrics, ()) = tokio::join!(
-            self.serve_api(listener, stopped()),
+            self.serve_api(listener, shutdown.clone()),
             worker,
             metrics,
-            self.keep_alive(stopped())
+            self.keep_alive(shutdown.clone())
         );
         self.store.close().await;
         api.and(metrics)?;
@@ -258,7 +249,7 @@ impl App {
     async fn serve_api(
         &self,
         listener: Option<TcpListener>,
-        stopped: impl Future<Output = ()>,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let Some(listener) = listener else {
             return Ok(());
@@ -281,13 +272,12 @@ impl App {
             manual_calls_per_organization: config.manual_calls_per_organization,
             manual_calls: config.manual_calls,
         };
-        let (stop_streams, streams_stopping) = watch::channel(false);
         let api = Api::new(
             self.store.clone(),
             settings,
             self.clock.clone(),
             self.dispatcher.clone(),
-            streams_stopping,
+            shutdown.clone(),
         );
 
         let (reporter, health) = tonic_health::server::health_reporter();
@@ -315,13 +305,13 @@ impl App {
         println!("selki-server listening on {addr}");
 
         let follow = follow_writes(self.store.writes(), reporter.clone());
+        // Long-lived streams end on the same token (the API holds it), so
+        // that the graceful shutdown can finish.
         let stopping = async move {
             tokio::select! {
-                () = stopped => {}
+                () = shutdown.cancelled() => {}
                 () = follow => {}
             }
-            // Long-lived streams end, so that the graceful shutdown can finish.
-            let _ = stop_streams.send(true);
             reporter
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
@@ -340,19 +330,18 @@ impl App {
     /// Heartbeats until stopped, then leaves: the write that keeps health
     /// honest when nothing else is written, and how other workers know
     /// this one is alive (a dead one's claims are released at once).
-    async fn keep_alive(&self, stopped: impl Future<Output = ()>) {
+    async fn keep_alive(&self, shutdown: CancellationToken) {
         let role = match self.config.role {
             crate::config::Role::All => "all",
             crate::config::Role::Api => "api",
             crate::config::Role::Worker => "worker",
         };
-        let mut stopped = std::pin::pin!(stopped);
         let mut every = tokio::time::interval(selki_storage::HEARTBEAT_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for beat in 1u64.. {
             tokio::select! {
                 _ = every.tick() => {}
-                () = &mut stopped => break,
+                () = shutdown.cancelled() => break,
             }
             // The database's clock drifts from ours: measured again every
             // 30 beats (a minute).
@@ -372,7 +361,7 @@ impl App {
     async fn serve_metrics(
         &self,
         listener: TcpListener,
-        stopped: impl Future<Output = ()> + Send + 'static,
+        shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let store = self.store.clone();
         let dispatcher = self.dispatcher.clone();
@@ -389,7 +378,7 @@ impl App {
                                 axum::http::header::CONTENT_TYPE,
                                 "text/plain; version=0.0.4; charset=utf-8",
                             )],
-                            dispatcher.metrics().encode(queue, dispatcher.now_ms()),
+                            dispatcher.metrics().encode(queue, dispatcher.now()),
                         ),
                         Err(err) => {
                             tracing::warn!(error = %err, "metrics: the database is unavailable");
@@ -407,7 +396,7 @@ impl App {
         tracing::info!(%addr, "serving metrics");
         println!("selki-server metrics on {addr}");
         axum::serve(listener, router)
-            .with_graceful_shutdown(stopped)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .context("serving metrics")
     }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 use selki_delivery::{Destinations, EgressProxy, TIMEOUT_MAX, TIMEOUT_MIN, WorkerSettings};
-use selki_storage::Health;
+use selki_domain::Health;
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]

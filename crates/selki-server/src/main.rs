@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use selki_storage::{ApiKeyScope, Clock, NewApiKey, SystemClock};
+use selki_domain::{Clock, SystemClock};
+use selki_storage::{ApiKeyScope, NewApiKey};
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::{Cli, Command, Config, LogFormat};
@@ -28,7 +30,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             raise_open_file_limit();
             let app = App::build(config, clock).await?;
-            app.run_until_stopped(shutdown_signal()).await
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            app.run_until_stopped(shutdown).await
         }
         Command::Migrate => {
             app::open_store(&config, app::keyring(&config)?, clock)
@@ -53,9 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 name,
                 secret_hash: selki_api::hash_key(&key),
             };
-            let stored = store
-                .create_api_key(selki_domain::ApiKeyId::new(), &new)
-                .await?;
+            let stored = store.create_api_key(&new).await?;
             store.close().await;
             tracing::info!(api_key = %stored.id, "API key created");
             // Standard output only, once: never the log.
@@ -89,7 +91,13 @@ fn raise_open_file_limit() {
     }
 }
 
-/// SIGINT or SIGTERM.
+/// SIGINT or SIGTERM cancels `shutdown`.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    shutdown_signal().await;
+    tracing::info!("shutting down: refusing new work, finishing what is in flight");
+    shutdown.cancel();
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

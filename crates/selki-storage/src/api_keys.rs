@@ -1,21 +1,20 @@
 //! API keys: stored as SHA-256 hashes of the key text, never the key.
 
+use std::collections::HashSet;
+
 use selki_domain::{ApiKeyId, OrganizationId};
 use sqlx::any::AnyRow;
 
-use crate::rows::{int, opt_int, opt_text, parsed, text};
-use std::collections::HashSet;
+use crate::sql::{list, opt_text, opt_time, parsed, text, time};
 
 use crate::{ApiKey, ApiKeyScope, NewApiKey, Page, Scope, Store, StoreError};
 
 const COLUMNS: &str = "id, organization_id, name, created_at, revoked_at";
 
 impl Store {
-    pub async fn create_api_key(
-        &self,
-        id: ApiKeyId,
-        new: &NewApiKey,
-    ) -> Result<ApiKey, StoreError> {
+    pub async fn create_api_key(&self, new: &NewApiKey) -> Result<ApiKey, StoreError> {
+        let now = self.now();
+        let id = ApiKeyId::at(now);
         let organization = match &new.scope {
             ApiKeyScope::Admin => None,
             ApiKeyScope::Organization(org) => Some(org.as_str().to_owned()),
@@ -29,7 +28,7 @@ impl Store {
             .bind(organization)
             .bind(new.name.clone())
             .bind(new.secret_hash.to_vec())
-            .bind(self.now())
+            .bind(now.as_millis())
             .fetch_one(&self.pool)
             .await?;
         api_key_from(&row)
@@ -71,10 +70,7 @@ impl Store {
         for chunk in ids.chunks(500) {
             let sql = format!(
                 "SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                list(1, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
@@ -95,7 +91,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(scope.organization().map(str::to_owned))
-        .bind(self.now())
+        .bind(self.now().as_millis())
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -118,7 +114,7 @@ fn api_key_from(row: &AnyRow) -> Result<ApiKey, StoreError> {
         id: parsed("id", &text(row, "id")?, ApiKeyId::parse)?,
         scope,
         name: text(row, "name")?,
-        created_at_ms: int(row, "created_at")?,
-        revoked_at_ms: opt_int(row, "revoked_at")?,
+        created_at: time(row, "created_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
     })
 }

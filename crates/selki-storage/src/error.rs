@@ -2,20 +2,8 @@
 //! wait and retry (an outage), not retry as it is (a refusal), or find out
 //! (a commit whose outcome is unknown).
 
+use selki_domain::Unopenable;
 use sqlx::error::DatabaseError;
-
-/// A value sealed at rest that this server's keys do not open: its key is
-/// not configured, or the value was tampered with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the {what} of webhook {webhook} cannot be opened: it was sealed with key `{key_id}`, which this server does not have"
-)]
-pub struct Unopenable {
-    pub webhook: String,
-    /// What is sealed: "signing secret", "custom headers".
-    pub what: &'static str,
-    pub key_id: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -3,40 +3,40 @@
 //! (the embedded default).
 //!
 //! Both stores run the same SQL through sqlx's `Any` driver: the schema and
-//! the queries use only what both databases understand, so the two cannot
-//! drift; the shared conformance suite (tests/it) runs against each. This
-//! crate is the only one that contains SQL.
+//! the queries are shared, so the two cannot drift; what one database
+//! needs and the other lacks is in `dialect`. The shared conformance suite
+//! (tests/it) runs against each. This crate is the only one of the product
+//! that contains SQL.
 
 mod api_keys;
 mod calls;
+mod claims;
 mod clock;
-mod deliveries;
+mod dialect;
 mod error;
-mod events;
-mod ingest;
+mod group_commit;
 mod keyring;
 mod liveness;
 mod maintenance;
 mod migrations;
 mod model;
-mod rows;
+mod record;
 mod sealing;
 mod signals;
+mod sql;
 mod stats;
+mod streaks;
+mod submit;
 mod webhooks;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use selki_domain::{Clock, UnixMs};
 use sqlx::AnyPool;
-use sqlx::Connection as _;
-use sqlx::Executor as _;
-use sqlx::any::AnyPoolOptions;
 
-pub use calls::{CallFilter, CallRecord, Health};
-pub use clock::{Clock, SyncedClock, SystemClock};
-pub use deliveries::{Attempt, Claimed, Next, Opened, Recorded, Target};
-pub use error::{StoreError, Unopenable};
+pub use calls::CallFilter;
+pub use dialect::Backend;
+pub use error::StoreError;
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
 pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, SoleWorker, Writes};
 pub use maintenance::{Cutoffs, Pruned, QueueStats};
@@ -44,16 +44,10 @@ pub use model::{
     Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
     Webhook, WebhookFilter, WebhookPatch,
 };
+pub use record::Recorded;
 pub use sealing::{Resealed, SealedCheck};
 pub use signals::RecordedCalls;
 pub use stats::WebhookStats;
-
-/// Which database a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
 
 /// What one organization may make the store hold, so that no tenant's
 /// size becomes another's problem.
@@ -82,8 +76,8 @@ pub struct Store {
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     signals: Arc<signals::Signals>,
-    /// Group commit of submissions, started on first use.
-    ingest: Arc<tokio::sync::OnceCell<ingest::Ingest>>,
+    /// Group commit of submissions; `None` in the clone its writers hold.
+    group_commit: Option<Arc<group_commit::GroupCommit>>,
     /// Whether the database takes writes, for health.
     writability: Arc<liveness::Writability>,
     limits: Limits,
@@ -101,80 +95,53 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 impl Store {
     /// Connects to `postgres://…` or `sqlite:…` (the file is created when
-    /// missing). Does not migrate: call [`Store::migrate`].
+    /// missing) and starts the group-commit writers. Does not migrate:
+    /// call [`Store::migrate`].
     pub async fn connect(
         url: &str,
         keyring: Keyring,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
-        let pool = match backend {
-            Backend::Postgres => options.max_connections(16).connect(url).await?,
-            // One writer at a time in SQLite: WAL lets readers go on, and the
-            // busy timeout queues writers instead of failing them.
-            Backend::Sqlite => {
-                options
-                    .max_connections(4)
-                    // A write that fails with SQLITE_FULL (or an I/O error)
-                    // is rolled back by SQLite itself; sqlx's ROLLBACK then
-                    // fails and the connection would come back "in a
-                    // transaction" for good (every later BEGIN refused).
-                    // One that comes back so is closed instead; the ping
-                    // first runs any rollback still queued.
-                    .after_release(|conn, _| {
-                        Box::pin(async move {
-                            conn.ping().await?;
-                            Ok(!conn.is_in_transaction())
-                        })
-                    })
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
-                            )
-                            .await
-                            .map(|_| ())
-                        })
-                    })
-                    .connect(url)
-                    .await?
-            }
-        };
-        let started_ms = clock.now_ms();
-        let postgres_url = (backend == Backend::Postgres).then(|| url.to_owned());
-        let sqlite_path = (backend == Backend::Sqlite)
-            .then(|| sqlite_file(url))
-            .flatten();
-        Ok(Self {
+        let backend = Backend::of(url);
+        let pool = backend.pool(url).await?;
+        let started = clock.now();
+        let postgres_url = backend.shared().then(|| url.to_owned());
+        let sqlite_path = (!backend.shared()).then(|| sqlite_file(url)).flatten();
+        let mut store = Self {
             pool,
             backend,
             keyring: Arc::new(keyring),
             clock,
             signals: Arc::new(signals::Signals::new(postgres_url)),
-            ingest: Arc::default(),
-            writability: Arc::new(liveness::Writability::new(started_ms)),
+            group_commit: None,
+            writability: Arc::new(liveness::Writability::new(started)),
             limits: Limits::default(),
             sqlite_path,
-        })
+        };
+        store.start_tasks();
+        Ok(store)
     }
 
-    /// This store with other limits.
+    /// This store with other limits (its writers started again with them).
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self.start_tasks();
         self
     }
 
+    /// The store's own tasks: the group-commit writers (they end when the
+    /// last clone of this store is dropped), and on PostgreSQL the listener
+    /// for the other processes' notifications (ended by [`Store::close`]).
+    fn start_tasks(&mut self) {
+        self.group_commit = Some(Arc::new(group_commit::GroupCommit::start(self)));
+        self.signals.start_listener();
+    }
+
     /// A clone that does not keep the group-commit writers alive.
-    fn without_ingest(&self) -> Self {
+    fn without_group_commit(&self) -> Self {
         Self {
-            ingest: Arc::default(),
+            group_commit: None,
             ..self.clone()
         }
     }
@@ -189,16 +156,7 @@ impl Store {
             .run(&self.pool)
             .await
             .map_err(StoreError::Migrate)?;
-        if self.backend == Backend::Postgres {
-            // PostgreSQL only (the migrations are shared with SQLite): room
-            // on each page, so a claim, which changes no indexed column,
-            // updates its row in place (a HOT update) instead of adding an
-            // entry to every index. Idempotent; applies to pages written
-            // from now on.
-            sqlx::query("ALTER TABLE deliveries SET (fillfactor = 70)")
-                .execute(&self.pool)
-                .await?;
-        }
+        self.backend.after_migrations(&self.pool).await?;
         let sealed = self.seal_plaintext_headers().await?;
         if sealed > 0 {
             tracing::info!(
@@ -215,18 +173,13 @@ impl Store {
         self.pool.close().await;
     }
 
-    fn now(&self) -> i64 {
-        self.clock.now_ms()
+    /// The store never reads the clock itself: this is the injected one.
+    fn now(&self) -> UnixMs {
+        self.clock.now()
     }
 
-    /// A write transaction. SQLite's takes the write lock at once: a
-    /// transaction that read first could not upgrade its lock once another
-    /// writer committed (SQLITE_BUSY, with no busy wait), so it queues up
-    /// front instead.
+    /// A write transaction (see [`Backend::begin`]).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        self.backend.begin(&self.pool).await
     }
 }

@@ -8,10 +8,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use selki_domain::{LeaseToken, UnixMs};
 use tokio::sync::watch;
 
-use crate::deliveries::millis;
-use crate::rows::text;
+use crate::sql::{status, text};
 use crate::{Store, StoreError};
 
 /// How often every process writes its heartbeat.
@@ -43,9 +43,9 @@ pub(crate) struct Writability {
     state: watch::Sender<Writes>,
     /// When a write other than a heartbeat was last refused.
     write_refused_at: Mutex<Option<Instant>>,
-    /// Since when (the store's clock, ms) writes have been taken without
-    /// an outage.
-    taken_since_ms: std::sync::atomic::AtomicI64,
+    /// Since when (the store's clock) writes have been taken without an
+    /// outage.
+    taken_since: Mutex<UnixMs>,
 }
 
 /// Which kind of write an outcome is of.
@@ -56,15 +56,15 @@ pub(crate) enum WriteKind {
 }
 
 impl Writability {
-    pub(crate) fn new(now_ms: i64) -> Self {
+    pub(crate) fn new(now: UnixMs) -> Self {
         Self {
             state: watch::Sender::new(Writes::Taken),
             write_refused_at: Mutex::new(None),
-            taken_since_ms: std::sync::atomic::AtomicI64::new(now_ms),
+            taken_since: Mutex::new(now),
         }
     }
 
-    pub(crate) fn observe<T>(&self, kind: WriteKind, result: &Result<T, StoreError>, now_ms: i64) {
+    pub(crate) fn observe<T>(&self, kind: WriteKind, result: &Result<T, StoreError>, now: UnixMs) {
         let mut refused_at = self
             .write_refused_at
             .lock()
@@ -74,8 +74,7 @@ impl Writability {
                 if kind == WriteKind::Work {
                     *refused_at = Some(Instant::now());
                 }
-                self.taken_since_ms
-                    .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+                *self.taken_since.lock().unwrap_or_else(|e| e.into_inner()) = now;
                 let cause = err.to_string();
                 self.state.send_if_modified(|s| {
                     let changed = *s != Writes::Refused(cause.clone());
@@ -102,12 +101,9 @@ impl Writability {
 }
 
 impl Writability {
-    /// How long (ms) writes have been taken without an outage in between.
-    fn taken_for_ms(&self, now_ms: i64) -> i64 {
-        now_ms
-            - self
-                .taken_since_ms
-                .load(std::sync::atomic::Ordering::Relaxed)
+    /// How long writes have been taken without an outage in between.
+    fn taken_for(&self, now: UnixMs) -> Duration {
+        now.since(*self.taken_since.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -126,7 +122,7 @@ impl Store {
         )
         .bind(process.to_owned())
         .bind(role.to_owned())
-        .bind(now)
+        .bind(now.as_millis())
         .execute(&self.pool)
         .await
         .map(drop)
@@ -157,10 +153,10 @@ impl Store {
         silent_for: Duration,
     ) -> Result<Vec<(String, u64)>, StoreError> {
         let now = self.now();
-        if self.writability.taken_for_ms(now) < millis(silent_for + HEARTBEAT_EVERY) {
+        if self.writability.taken_for(now) < silent_for + HEARTBEAT_EVERY {
             return Ok(Vec::new());
         }
-        let before = now.saturating_sub(millis(silent_for));
+        let before = now.minus(silent_for).as_millis();
         let dead = sqlx::query("SELECT name FROM processes WHERE heartbeat_at < $1 AND name <> $2")
             .bind(before)
             .bind(me.to_owned())
@@ -183,15 +179,16 @@ impl Store {
         Ok(released)
     }
 
-    /// Every claim of `process` is due again now. Lease tokens start with
-    /// the process's name and a `/`.
+    /// Every claim of `process` is due again now (see [`LeaseToken`]).
     pub async fn release_leases_of(&self, process: &str) -> Result<u64, StoreError> {
-        let prefix = format!("{process}/");
-        let released = sqlx::query(
+        let prefix = LeaseToken::prefix_of(process);
+        let released = sqlx::query(concat!(
             "UPDATE deliveries SET lease_until = NULL, leased_by = NULL \
-             WHERE status = 'pending' AND leased_by IS NOT NULL \
-             AND substr(leased_by, 1, CAST($2 AS INTEGER)) = $1",
-        )
+             WHERE status = ",
+            status!(Pending),
+            " AND leased_by IS NOT NULL \
+             AND substr(leased_by, 1, CAST($2 AS INTEGER)) = $1"
+        ))
         .bind(prefix.clone())
         .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
         .execute(&self.pool)
@@ -237,10 +234,12 @@ impl Store {
     /// Every claim of every worker is due again now: for a worker that
     /// knows it is the only one (SQLite, under its lock), at start.
     async fn release_all_leases(&self) -> Result<u64, StoreError> {
-        let released = sqlx::query(
+        let released = sqlx::query(concat!(
             "UPDATE deliveries SET lease_until = NULL, leased_by = NULL \
-             WHERE status = 'pending' AND leased_by IS NOT NULL",
-        )
+             WHERE status = ",
+            status!(Pending),
+            " AND leased_by IS NOT NULL"
+        ))
         .execute(&self.pool)
         .await?
         .rows_affected();

@@ -1,8 +1,8 @@
 //! What the store takes and gives back.
 
 use selki_domain::{
-    ApiKeyId, CustomHeaders, EndpointUrl, EventId, EventTypes, OrganizationId, RetryPolicy,
-    WebhookId, WebhookName,
+    ApiKeyId, CustomHeaders, EndpointUrl, EventId, EventTypes, OrganizationId, RetryPolicy, UnixMs,
+    Unopenable, WebhookId, WebhookName,
 };
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ pub struct NewWebhook {
 pub struct SigningState {
     pub secret_set: bool,
     /// While a rotated-out secret still signs: until when.
-    pub previous_expires_at_ms: Option<i64>,
+    pub previous_expires_at: Option<UnixMs>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,11 +58,11 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub retry: RetryPolicy,
     /// `Err` when this server's keys do not open them.
-    pub headers: Result<CustomHeaders, crate::Unopenable>,
+    pub headers: Result<CustomHeaders, Unopenable>,
     pub timeout: Option<Duration>,
     pub signing: SigningState,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
 }
 
 /// Changes to a webhook; `None` leaves a field as it is.
@@ -101,7 +101,7 @@ pub struct NewEvent {
     pub fingerprint: [u8; 32],
     /// Exactly the JSON that will be delivered.
     pub body: String,
-    pub occurred_at_ms: i64,
+    pub occurred_at: UnixMs,
 }
 
 /// The outcome of one stored (or recognised) submission.
@@ -133,6 +133,6 @@ pub struct ApiKey {
     pub id: ApiKeyId,
     pub scope: ApiKeyScope,
     pub name: String,
-    pub created_at_ms: i64,
-    pub revoked_at_ms: Option<i64>,
+    pub created_at: UnixMs,
+    pub revoked_at: Option<UnixMs>,
 }

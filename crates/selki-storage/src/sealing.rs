@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use selki_domain::{CustomHeaders, WebhookId};
+use selki_domain::{CustomHeaders, Unopenable, WebhookId};
 use selki_webhooks::Secret;
 use sqlx::any::AnyRow;
 
-use crate::rows::{opt_bytes, opt_int, opt_text, parsed, text};
-use crate::{Sealed, Store, StoreError, Unopenable};
+use crate::sql::{opt_bytes, opt_text, opt_time, parsed, text};
+use crate::{Sealed, Store, StoreError};
 
 /// What [`Store::reseal_secrets`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Store {
     ) -> Result<Vec<Secret>, StoreError> {
         let mut secrets = Vec::new();
         let previous_live =
-            opt_int(row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
+            opt_time(row, "previous_secret_expires_at")?.is_some_and(|t| t > self.now());
         for (bytes, key_id, live) in [
             ("secret", "secret_key_id", true),
             ("previous_secret", "previous_secret_key_id", previous_live),

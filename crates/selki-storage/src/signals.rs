@@ -6,16 +6,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use selki_domain::CallId;
-
-use crate::CallRecord;
+use selki_domain::{CallId, CallRecord};
 use sqlx::postgres::PgListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 const DUE: &str = "selki_due";
-const CALLS: &str = "selki_calls";
+pub(crate) const CALLS: &str = "selki_calls";
 const KEYS: &str = "selki_keys";
 
 /// Calls as they are recorded: this process's own arrive whole; with
@@ -33,7 +31,7 @@ pub(crate) struct Signals {
     calls: broadcast::Sender<RecordedCalls>,
     /// Bumped when an API key is revoked, in any process.
     keys: watch::Sender<u64>,
-    /// The PostgreSQL listener task, started on first use.
+    /// The PostgreSQL listener task, started with the store.
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     postgres_url: Option<String>,
     /// Tags this store's call notifications, so that it skips its own.
@@ -75,7 +73,7 @@ impl Signals {
         self.keys.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    fn start_listener(self: &Arc<Self>) {
+    pub(crate) fn start_listener(self: &Arc<Self>) {
         let Some(url) = self.postgres_url.clone() else {
             return;
         };
@@ -158,14 +156,12 @@ impl Store {
     /// Changes whenever deliveries may have become due (new events,
     /// recovered deliveries), in any process sharing the database.
     pub fn due_signal(&self) -> watch::Receiver<u64> {
-        self.signals.start_listener();
         self.signals.due.subscribe()
     }
 
     /// Calls as they are recorded, by any process sharing the database. A
     /// receiver that falls behind loses the oldest.
     pub fn recorded_calls(&self) -> broadcast::Receiver<RecordedCalls> {
-        self.signals.start_listener();
         self.signals.calls.subscribe()
     }
 
@@ -173,7 +169,6 @@ impl Store {
     /// database (and when the notification connection was re-made, since
     /// one may have been missed).
     pub fn keys_changed(&self) -> watch::Receiver<u64> {
-        self.signals.start_listener();
         self.signals.keys.subscribe()
     }
 
@@ -186,16 +181,11 @@ impl Store {
 
     /// Inside an ingestion transaction: tells the other processes on
     /// commit. (This process is told by [`Store::announce_due_locally`].)
-    pub(crate) async fn notify_due(
+    pub(crate) async fn notify_due_on_commit(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {DUE}")))
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        self.backend.notify(&mut **tx, DUE, "").await
     }
 
     pub(crate) fn announce_due_locally(&self) {
@@ -209,14 +199,9 @@ impl Store {
         Ok(())
     }
 
-    /// NOTIFY `channel` for the other processes (PostgreSQL); with SQLite
-    /// this process is the only one.
+    /// Tells the other processes (PostgreSQL); with SQLite this process
+    /// is the only one.
     async fn notify_everyone(&self, channel: &str) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query(sqlx::AssertSqlSafe(format!("NOTIFY {channel}")))
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        self.backend.notify(&self.pool, channel, "").await
     }
 }

@@ -1,17 +1,19 @@
 //! Webhooks: create, read, list, change, rotate secrets, delete.
 
+use std::time::Duration;
+
 use selki_domain::{
-    CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, UrlPolicy, WebhookId,
-    WebhookName,
+    CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, Unopenable, UrlPolicy,
+    WebhookId, WebhookName, millis,
 };
 use selki_webhooks::Secret;
 use sqlx::any::AnyRow;
-use std::time::Duration;
 
-use crate::rows::{flag, int, opt_int, opt_text, parsed, text};
+use crate::sql::{
+    duration, flag, int, opt_duration, opt_text, opt_time, parsed, status, statuses, text, time,
+};
 use crate::{
-    Backend, NewWebhook, Page, Scope, SigningState, Store, StoreError, Unopenable, Webhook,
-    WebhookFilter, WebhookPatch,
+    NewWebhook, Page, Scope, SigningState, Store, StoreError, Webhook, WebhookFilter, WebhookPatch,
 };
 
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
@@ -24,17 +26,11 @@ impl Store {
     /// the limits allow (counted under a lock on the organization, so
     /// concurrent creations cannot overshoot).
     pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Webhook, StoreError> {
-        let id = WebhookId::new();
         let now = self.now();
+        let id = WebhookId::at(now);
         let org = new.organization.as_str().to_owned();
         let mut tx = self.begin().await?;
-        if self.backend == Backend::Postgres {
-            // SQLite's write transaction is the lock already.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(org.clone())
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.backend.lock_organization(&mut tx, &org).await?;
         let count = sqlx::query(
             "SELECT COUNT(*) AS n FROM webhooks WHERE organization_id = $1 AND deleted_at IS NULL",
         )
@@ -71,7 +67,7 @@ impl Store {
             .bind(millis(new.retry.max_delay()))
             .bind(sealed.as_ref().map(|s| s.bytes.clone()))
             .bind(sealed.map(|s| s.key_id))
-            .bind(now)
+            .bind(now.as_millis())
             .bind(new.timeout.map(millis))
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
             .bind(headers.map(|s| s.key_id))
@@ -162,7 +158,7 @@ impl Store {
             .bind(retry.map(|r| flag(r.exponential())))
             .bind(retry.map(|r| millis(r.max_delay())))
             .bind(i64::from(patch.headers.is_some()))
-            .bind(self.now())
+            .bind(self.now().as_millis())
             .bind(i64::from(patch.timeout.is_some()))
             .bind(patch.timeout.flatten().map(millis))
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
@@ -184,12 +180,15 @@ impl Store {
         // Deliveries first, then the webhook: the recorder's order, so the
         // two cannot deadlock. A delivery in flight is cancelled too (and
         // its lease dropped): its call is recorded, its state stays.
-        sqlx::query(
-            "UPDATE deliveries SET status = 'cancelled', lease_until = NULL, leased_by = NULL, \
-             updated_at = $2 WHERE webhook_id = $1 AND status IN ('pending', 'skipped')",
-        )
+        sqlx::query(concat!(
+            "UPDATE deliveries SET status = ",
+            status!(Cancelled),
+            ", lease_until = NULL, leased_by = NULL, \
+             updated_at = $2 WHERE webhook_id = $1 AND status IN ",
+            statuses!(Pending, Skipped)
+        ))
         .bind(id.to_string())
-        .bind(now)
+        .bind(now.as_millis())
         .execute(&mut *tx)
         .await?;
         let deleted = sqlx::query(
@@ -200,7 +199,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(scope.organization().map(str::to_owned))
-        .bind(now)
+        .bind(now.as_millis())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -222,7 +221,7 @@ impl Store {
         grace: Duration,
     ) -> Result<Option<Webhook>, StoreError> {
         let now = self.now();
-        let until = now.saturating_add(millis(grace));
+        let until = now.plus(grace);
         let sealed = self.seal_secret(secret, id);
         // Every right-hand side reads the row as it was before the update.
         let sql = format!(
@@ -240,8 +239,8 @@ impl Store {
             .bind(scope.organization().map(str::to_owned))
             .bind(sealed.bytes)
             .bind(sealed.key_id)
-            .bind(now)
-            .bind(until)
+            .bind(now.as_millis())
+            .bind(until.as_millis())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| self.webhook_from(r)).transpose()
@@ -264,23 +263,17 @@ impl Store {
     }
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
 pub(crate) fn timeout_from(row: &AnyRow) -> Result<Option<Duration>, StoreError> {
-    Ok(opt_int(row, "timeout_ms")?.map(|ms| Duration::from_millis(ms.max(0).cast_unsigned())))
+    opt_duration(row, "timeout_ms")
 }
 
 pub(crate) fn retry_from(row: &AnyRow) -> Result<RetryPolicy, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(what.to_owned());
     RetryPolicy::new(
         u32::try_from(int(row, "retry_attempts")?).map_err(|_| corrupt("retry_attempts"))?,
-        Duration::from_millis(int(row, "retry_delay_ms")?.max(0).cast_unsigned()),
+        duration(row, "retry_delay_ms")?,
         int(row, "retry_exponential")? != 0,
-        Some(Duration::from_millis(
-            int(row, "retry_max_delay_ms")?.max(0).cast_unsigned(),
-        )),
+        Some(duration(row, "retry_max_delay_ms")?),
     )
     .map_err(|_| corrupt("retry policy"))
 }
@@ -324,9 +317,9 @@ fn webhook_of(
         timeout: timeout_from(row)?,
         signing: SigningState {
             secret_set: int(row, "secret_set")? != 0,
-            previous_expires_at_ms: opt_int(row, "previous_secret_expires_at")?,
+            previous_expires_at: opt_time(row, "previous_secret_expires_at")?,
         },
-        created_at_ms: int(row, "created_at")?,
-        updated_at_ms: int(row, "updated_at")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
     })
 }

@@ -64,6 +64,14 @@ impl Secret {
         Self::from_bytes(&key)
     }
 
+    /// 32 random bytes, the length a sender generates: always a valid
+    /// secret.
+    pub fn from_random(bytes: [u8; 32]) -> Self {
+        Self {
+            key: bytes.to_vec(),
+        }
+    }
+
     /// Wraps raw random bytes (the sender generates them).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
         if !(MIN_SECRET_BYTES..=MAX_SECRET_BYTES).contains(&bytes.len()) {

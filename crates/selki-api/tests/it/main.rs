@@ -3,8 +3,8 @@
 
 use secrecy::SecretString;
 use selki_api::ApiSettings;
+use selki_domain::Health;
 use selki_domain::UrlPolicy;
-use selki_storage::Health;
 
 #[test]
 fn settings_never_print_the_admin_key() {

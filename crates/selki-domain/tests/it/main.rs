@@ -1,10 +1,14 @@
 //! The domain types accept exactly what they should.
 
-use selki_domain::{EndpointUrl, EventId, UrlPolicy, WebhookId, WebhookName};
+use selki_domain::{
+    Clock as _, EndpointUrl, EventId, SystemClock, UrlPolicy, WebhookId, WebhookName,
+};
 
 #[test]
 fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_parse_back() {
-    let ids: Vec<WebhookId> = (0..10_000).map(|_| WebhookId::new()).collect();
+    let ids: Vec<WebhookId> = (0..10_000)
+        .map(|_| WebhookId::at(SystemClock.now()))
+        .collect();
     assert!(
         ids.windows(2)
             .all(|w| w[0] < w[1] && w[0].to_string() < w[1].to_string())
@@ -18,7 +22,7 @@ fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_parse_back() {
 
 #[test]
 fn text_that_is_not_an_id_of_the_kind_is_refused() {
-    let event = EventId::new().to_string();
+    let event = EventId::at(SystemClock.now()).to_string();
     for bad in [
         "",
         "wh_",

@@ -3,14 +3,16 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use selki_domain::{Attempt, CallRecord, Claimed, DeliveryStatus, Health, Next, UnixMs};
 use selki_domain::{CallId, CallOutcome, CallTrigger};
-use selki_storage::{Attempt, CallRecord, Claimed, Cutoffs, Health, Next, Scope};
+use selki_storage::{Cutoffs, Scope};
+use selki_testkit::Fixture as _;
 use selki_webhooks::EventType;
 
-use crate::harness::{TestStore, both};
+use crate::harness::TestStore;
 use crate::scenarios::{event, new_webhook};
 
-both!(
+selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     due_deliveries_are_claimed_once_until_their_lease_runs_out,
     recorded_attempts_finish_retry_or_fail_deliveries,
     a_worker_that_lost_its_lease_cannot_undo_another_workers_progress,
@@ -57,9 +59,9 @@ fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
     }
 }
 
-pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: i64) -> CallRecord {
+pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: u64) -> CallRecord {
     CallRecord {
-        id: CallId::new(),
+        id: CallId::at(UnixMs::from_millis(1_754_560_902_000)),
         delivery_id: Some(claimed.delivery_id),
         webhook_id: claimed.webhook_id,
         organization: claimed.organization.clone(),
@@ -74,8 +76,8 @@ pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: i64) ->
             503
         }),
         url: "https://hooks.example.com/selki?x=1".into(),
-        started_at_ms: 1_754_560_902_000,
-        duration_ms,
+        started_at: UnixMs::from_millis(1_754_560_902_000),
+        duration: Duration::from_millis(duration_ms),
         error_message: None,
         response_excerpt: Some("ok".into()),
     }
@@ -106,7 +108,7 @@ async fn due_deliveries_are_claimed_once_until_their_lease_runs_out(t: &TestStor
 async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
     setup(t, 3).await;
     let claimed = claim(&t.store, "w1", 10).await.expect("claim");
-    let retry_at = t.clock_ms() + 60_000;
+    let retry_at = t.at(60_000);
     t.store
         .record_attempts(
             &[
@@ -137,7 +139,7 @@ async fn recorded_attempts_finish_retry_or_fail_deliveries(t: &TestStore) {
     );
     let stats = t
         .store
-        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");
@@ -168,7 +170,11 @@ async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &T
     // The slow worker's late failure is a recorded call, but the delivery stays done.
     t.store
         .record_attempts(
-            &[attempt(&slow[0], CallOutcome::Timeout, Next::RetryAt(0))],
+            &[attempt(
+                &slow[0],
+                CallOutcome::Timeout,
+                Next::RetryAt(UnixMs::EPOCH),
+            )],
             Health::default(),
         )
         .await
@@ -177,7 +183,7 @@ async fn a_worker_that_lost_its_lease_cannot_undo_another_workers_progress(t: &T
     assert!(claim(&t.store, "any", 10).await.expect("claim").is_empty());
     let stats = t
         .store
-        .webhook_stats(&Scope::All, fast[0].webhook_id, 0)
+        .webhook_stats(&Scope::All, fast[0].webhook_id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");
@@ -276,7 +282,7 @@ async fn response_time_percentiles_come_from_the_rollups(t: &TestStore) {
         .expect("record");
     let stats = t
         .store
-        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");
@@ -295,7 +301,7 @@ async fn response_time_percentiles_come_from_the_rollups(t: &TestStore) {
     within(stats.p99_ms, 99);
     let later = t
         .store
-        .webhook_stats(&Scope::All, claimed[0].webhook_id, t.clock_ms() + 3_600_000)
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, t.at(3_600_000))
         .await
         .expect("stats")
         .expect("exists");
@@ -324,12 +330,12 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
         .expect("record");
     let young = t
         .store
-        .prune(window(t.clock_ms() - 1000), 1000)
+        .prune(window(t.at(-(1000))), 1000)
         .await
         .expect("prune");
     assert_eq!(young.total(), 0, "nothing is old yet");
     t.clock.advance_ms(31 * 24 * 3_600_000);
-    let cutoff = window(t.clock_ms() - 30 * 24 * 3_600_000);
+    let cutoff = window(t.at(-(30 * 24 * 3_600_000)));
     let pruned = t.store.prune(cutoff, 1000).await.expect("prune");
     assert_eq!(
         (pruned.calls, pruned.deliveries, pruned.events),
@@ -340,24 +346,24 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
     assert_eq!(t.store.prune(cutoff, 1000).await.expect("prune").total(), 0);
     let stats = t
         .store
-        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");
     assert_eq!((stats.failed_deliveries, stats.total_calls), (1, 0));
     let recovered = t
         .store
-        .recover_deliveries(&Scope::All, claimed[0].webhook_id, 0, 10)
+        .recover_deliveries(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH, 10)
         .await
         .expect("recover");
     assert_eq!(recovered, Some(1), "still recoverable");
 }
 
-/// Retention at `before_ms`, recovery for 60 days more.
-fn window(before_ms: i64) -> Cutoffs {
+/// Retention at `before`, recovery for 60 days more.
+fn window(before: UnixMs) -> Cutoffs {
     Cutoffs {
-        finished_before_ms: before_ms,
-        recoverable_before_ms: before_ms - 60 * 24 * 3_600_000,
+        finished_before: before,
+        recoverable_before: before.minus(Duration::from_secs(60 * 24 * 3600)),
     }
 }
 
@@ -373,7 +379,7 @@ async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &Tes
         let store = t.store.clone();
         async move {
             store
-                .webhook_stats(&Scope::All, webhook.id, 0)
+                .webhook_stats(&Scope::All, webhook.id, UnixMs::EPOCH)
                 .await
                 .expect("stats")
                 .expect("exists")
@@ -384,7 +390,7 @@ async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &Tes
     t.clock.advance_ms(31 * 24 * 3_600_000);
     let within = t
         .store
-        .prune(window(t.clock_ms() - 30 * 24 * 3_600_000), 1000)
+        .prune(window(t.at(-(30 * 24 * 3_600_000))), 1000)
         .await
         .expect("prune");
     assert_eq!(
@@ -395,7 +401,7 @@ async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &Tes
     t.clock.advance_ms(60 * 24 * 3_600_000);
     let past = t
         .store
-        .prune(window(t.clock_ms() - 30 * 24 * 3_600_000), 1000)
+        .prune(window(t.at(-(30 * 24 * 3_600_000))), 1000)
         .await
         .expect("prune");
     assert_eq!((past.deliveries, past.events, stats(t).await), (4, 4, 0));
@@ -415,11 +421,7 @@ async fn a_delivery_cancelled_while_in_flight_stays_cancelled(t: &TestStore) {
     t.store
         .record_attempts(
             &[
-                attempt(
-                    &claimed[0],
-                    CallOutcome::Timeout,
-                    Next::RetryAt(t.clock_ms() + 1000),
-                ),
+                attempt(&claimed[0], CallOutcome::Timeout, Next::RetryAt(t.at(1000))),
                 attempt(&claimed[1], CallOutcome::Success, Next::Succeeded),
             ],
             Health::default(),
@@ -434,7 +436,7 @@ async fn a_delivery_cancelled_while_in_flight_stays_cancelled(t: &TestStore) {
             .expect("statuses");
         assert_eq!(
             statuses,
-            [(webhook, "cancelled".to_owned())],
+            [(webhook, DeliveryStatus::Cancelled)],
             "{:?}",
             c.delivery_id
         );
@@ -530,7 +532,7 @@ async fn a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once(t: 
     );
     let stats = t
         .store
-        .webhook_stats(&Scope::All, claimed[0].webhook_id, 0)
+        .webhook_stats(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");

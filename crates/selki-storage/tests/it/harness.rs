@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use selki_storage::{Clock, Keyring, Store};
-use selki_testkit::{Db, TestDatabase};
+use selki_domain::{Clock, UnixMs};
+use selki_storage::{Keyring, Store};
+use selki_testkit::{Db, Fixture, TestDatabase};
 
 /// A clock tests move by hand.
 #[derive(Debug)]
@@ -18,8 +19,8 @@ impl TestClock {
 }
 
 impl Clock for TestClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+    fn now(&self) -> UnixMs {
+        UnixMs::from_millis(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -53,33 +54,11 @@ impl TestStore {
             db,
         })
     }
+}
 
-    pub(crate) async fn finish(self) {
+impl Fixture for TestStore {
+    async fn finish(self) {
         self.store.close().await;
         self.db.remove().await;
     }
 }
-
-/// `both!(scenario)` makes `scenario::on_sqlite` and `scenario::on_postgres`.
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn on_sqlite() {
-                    let t = crate::harness::TestStore::new(selki_testkit::Db::Sqlite).await.expect("SQLite is always there");
-                    super::$scenario(&t).await;
-                    t.finish().await;
-                }
-
-                #[tokio::test]
-                async fn on_postgres() {
-                    let Some(t) = crate::harness::TestStore::new(selki_testkit::Db::Postgres).await else { return };
-                    super::$scenario(&t).await;
-                    t.finish().await;
-                }
-            }
-        )*
-    };
-}
-pub(crate) use both;

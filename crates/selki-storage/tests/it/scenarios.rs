@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use selki_domain::{
-    ApiKeyId, CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, UrlPolicy,
-    WebhookId, WebhookName,
+    ApiKeyId, CustomHeaders, DeliveryStatus, EndpointUrl, EventTypes, OrganizationId, RetryPolicy,
+    UnixMs, UrlPolicy, WebhookId, WebhookName,
 };
 use selki_storage::{
     ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, Store, StoreError, WebhookFilter,
@@ -13,9 +13,9 @@ use selki_storage::{
 };
 use selki_webhooks::{EventType, Secret};
 
-use crate::harness::{KEY_A, KEY_B, TestStore, both, keyring};
+use crate::harness::{KEY_A, KEY_B, TestStore, keyring};
 
-both!(
+selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     a_created_webhook_reads_back_with_every_setting,
     another_organizations_webhook_behaves_as_missing,
     listing_pages_by_creation_and_filters_by_enabled,
@@ -81,7 +81,7 @@ pub(crate) fn event(
         body: format!(
             r#"{{"timestamp":"2025-08-07T10:01:42Z","subscription":"{event_type}","data":{{}}}}"#
         ),
-        occurred_at_ms: 1_754_560_902_000,
+        occurred_at: UnixMs::from_millis(1_754_560_902_000),
     }
 }
 
@@ -118,7 +118,7 @@ async fn a_created_webhook_reads_back_with_every_setting(t: &TestStore) {
     );
     assert!(read.signing.secret_set);
     assert!(read.enabled);
-    assert_eq!(read.created_at_ms, t.clock_ms());
+    assert_eq!(read.created_at, t.at(0));
     let secrets = t.store.signing_secrets(created.id).await.expect("secrets");
     assert_eq!(
         secrets.iter().map(Secret::expose).collect::<Vec<_>>(),
@@ -240,8 +240,11 @@ async fn an_update_changes_only_the_fields_given(t: &TestStore) {
     assert_eq!(updated.url, created.url);
     assert_eq!(updated.retry, created.retry);
     assert_eq!(updated.headers, created.headers);
-    assert_eq!(updated.updated_at_ms, created.updated_at_ms + 1000);
-    assert_eq!(updated.created_at_ms, created.created_at_ms);
+    assert_eq!(
+        updated.updated_at,
+        created.updated_at.plus(Duration::from_millis(1000))
+    );
+    assert_eq!(updated.created_at, created.created_at);
 }
 
 async fn an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else(t: &TestStore) {
@@ -281,8 +284,8 @@ async fn an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else(t: &Te
     assert_eq!(
         statuses,
         [
-            (on.id, "pending".to_owned()),
-            (off.id, "skipped".to_owned())
+            (on.id, DeliveryStatus::Pending),
+            (off.id, DeliveryStatus::Skipped)
         ]
     );
     let _ = (other_type, other_org);
@@ -465,7 +468,7 @@ async fn deleting_a_webhook_cancels_its_waiting_deliveries(t: &TestStore) {
         .delivery_statuses(accepted[0].event_id)
         .await
         .expect("statuses");
-    assert_eq!(statuses, [(hook.id, "cancelled".to_owned())]);
+    assert_eq!(statuses, [(hook.id, DeliveryStatus::Cancelled)]);
     let later = t
         .store
         .submit_events(&[event("acme", CLICKED, None, 2)])
@@ -496,10 +499,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends(t: &Test
         .await
         .expect("rotate")
         .expect("exists");
-    assert_eq!(
-        rotated.signing.previous_expires_at_ms,
-        Some(t.clock_ms() + 3_600_000)
-    );
+    assert_eq!(rotated.signing.previous_expires_at, Some(t.at(3_600_000)));
     let exposed = |s: Vec<Secret>| s.iter().map(Secret::expose).collect::<Vec<_>>();
     let both = t.store.signing_secrets(hook.id).await.expect("secrets");
     assert_eq!(exposed(both), [secret(2).expose(), secret(1).expose()]);
@@ -512,7 +512,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends(t: &Test
         .await
         .expect("rotate")
         .expect("exists");
-    assert_eq!(immediate.signing.previous_expires_at_ms, None);
+    assert_eq!(immediate.signing.previous_expires_at, None);
     assert_eq!(
         exposed(t.store.signing_secrets(hook.id).await.expect("secrets")),
         [secret(3).expose()]
@@ -564,13 +564,13 @@ async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
 }
 
 async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
-    let id = ApiKeyId::new();
     let new = NewApiKey {
         scope: ApiKeyScope::Organization(org("acme")),
         name: "ci".into(),
         secret_hash: [5; 32],
     };
-    let key = t.store.create_api_key(id, &new).await.expect("create");
+    let key = t.store.create_api_key(&new).await.expect("create");
+    let id = key.id;
     assert_eq!(
         t.store.find_api_key(&[5; 32]).await.expect("find"),
         Some(key.clone())
@@ -581,10 +581,7 @@ async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
         name: "ops".into(),
         secret_hash: [7; 32],
     };
-    t.store
-        .create_api_key(ApiKeyId::new(), &admin)
-        .await
-        .expect("admin key");
+    t.store.create_api_key(&admin).await.expect("admin key");
     assert_eq!(
         t.store
             .list_api_keys(&Scope::Organization(org("acme")), ALL_KEYS)
@@ -637,9 +634,10 @@ async fn migrating_twice_changes_nothing(t: &TestStore) {
 }
 
 impl TestStore {
-    pub(crate) fn clock_ms(&self) -> i64 {
-        use selki_storage::Clock as _;
-        self.clock.now_ms()
+    /// The test clock's now, moved by `offset_ms`.
+    pub(crate) fn at(&self, offset_ms: i64) -> UnixMs {
+        use selki_domain::Clock as _;
+        UnixMs::from_millis(self.clock.now().as_millis() + offset_ms)
     }
 }
 
@@ -658,7 +656,7 @@ async fn stats_count_waiting_deliveries_and_hide_other_organizations(t: &TestSto
         .expect("submit");
     let stats = t
         .store
-        .webhook_stats(&Scope::All, hook.id, 0)
+        .webhook_stats(&Scope::All, hook.id, UnixMs::EPOCH)
         .await
         .expect("stats")
         .expect("exists");
@@ -667,14 +665,14 @@ async fn stats_count_waiting_deliveries_and_hide_other_organizations(t: &TestSto
         (
             stats.total_calls,
             stats.failed_deliveries,
-            stats.last_success_ms
+            stats.last_success
         ),
         (0, 0, None)
     );
     let other = Scope::Organization(org("globex"));
     assert_eq!(
         t.store
-            .webhook_stats(&other, hook.id, 0)
+            .webhook_stats(&other, hook.id, UnixMs::EPOCH)
             .await
             .expect("stats"),
         None

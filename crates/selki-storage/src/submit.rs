@@ -1,12 +1,13 @@
-//! Ingestion: an event and all its deliveries in one transaction.
+//! Submitting events: each event and all its deliveries in one
+//! transaction (several submissions share one through `group_commit`).
 
 use std::collections::HashMap;
 
-use selki_domain::{DeliveryId, EventId, EventTypes, WebhookId};
+use selki_domain::{DeliveryId, DeliveryStatus, EventId, EventTypes, UnixMs, WebhookId};
 use sqlx::{Any, Transaction};
 
 use crate::liveness::WriteKind;
-use crate::rows::{int, opt_bytes, parsed, placeholders, text};
+use crate::sql::{int, opt_bytes, parsed, placeholders, placeholders_with, text};
 use crate::{Accepted, NewEvent, Store, StoreError};
 
 /// Rows per multi-row INSERT: 9 and 5 parameters each, well under
@@ -83,7 +84,7 @@ impl Store {
                 }
                 in_batch.insert((org, client_event_id.as_str()), (index, accepted.len()));
             }
-            let event_id = EventId::new();
+            let event_id = EventId::at(now);
             let mut pending = 0;
             for subscriber in subscribers[org]
                 .iter()
@@ -119,7 +120,7 @@ impl Store {
             .iter()
             .any(|a| !a.duplicate && a.delivery_count > 0);
         if due {
-            self.notify_due(&mut tx).await?;
+            self.notify_due_on_commit(&mut tx).await?;
         }
         tx.commit().await.map_err(StoreError::at_commit)?;
         if due {
@@ -194,7 +195,7 @@ async fn load_subscribers(
 async fn insert_events(
     tx: &mut Transaction<'static, Any>,
     events: &[(&NewEvent, EventId, u32)],
-    now: i64,
+    now: UnixMs,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO events (id, organization_id, event_type, client_event_id, fingerprint, \
@@ -211,8 +212,8 @@ async fn insert_events(
             .bind(event.fingerprint.to_vec())
             .bind(event.body.clone())
             .bind(i64::from(*delivery_count))
-            .bind(event.occurred_at_ms)
-            .bind(now);
+            .bind(event.occurred_at.as_millis())
+            .bind(now.as_millis());
     }
     query.execute(&mut **tx).await?;
     Ok(())
@@ -221,43 +222,30 @@ async fn insert_events(
 async fn insert_deliveries(
     tx: &mut Transaction<'static, Any>,
     deliveries: &[NewDelivery<'_>],
-    now: i64,
+    now: UnixMs,
 ) -> Result<(), StoreError> {
     // `now` is the last parameter: created, updated and first due at once.
-    let n = deliveries.len() * 5 + 1;
-    let values: Vec<String> = (0..deliveries.len())
-        .map(|i| {
-            let p = i * 5;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, 0, ${n}, ${n}, ${n})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            )
-        })
-        .collect();
+    let now_param = format!(", 0, ${0}, ${0}, ${0}", deliveries.len() * 5 + 1);
     let sql = format!(
-        "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES {}",
-        values.join(", ")
+        "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, \
+         attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+        placeholders_with(deliveries.len(), 5, &now_param)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for d in deliveries {
         let status = if d.subscriber.enabled {
-            "pending"
+            DeliveryStatus::Pending
         } else {
-            "skipped"
+            DeliveryStatus::Skipped
         };
         query = query
-            .bind(DeliveryId::new().to_string())
+            .bind(DeliveryId::at(now).to_string())
             .bind(d.event_id.to_string())
             .bind(d.subscriber.id.clone())
             .bind(d.organization.to_owned())
-            .bind(status);
+            .bind(status.as_str());
     }
-    query.bind(now).execute(&mut **tx).await?;
+    query.bind(now.as_millis()).execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -266,7 +254,7 @@ impl Store {
     pub async fn delivery_statuses(
         &self,
         event_id: EventId,
-    ) -> Result<Vec<(WebhookId, String)>, StoreError> {
+    ) -> Result<Vec<(WebhookId, DeliveryStatus)>, StoreError> {
         let rows = sqlx::query(
             "SELECT webhook_id, status FROM deliveries WHERE event_id = $1 ORDER BY webhook_id",
         )
@@ -277,7 +265,9 @@ impl Store {
             .map(|row| {
                 Ok((
                     parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?,
-                    text(row, "status")?,
+                    parsed("status", &text(row, "status")?, |s| {
+                        DeliveryStatus::parse(s).ok_or("unknown status")
+                    })?,
                 ))
             })
             .collect()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::{Accepted, Backend, NewEvent, Store, StoreError};
+use crate::{Accepted, NewEvent, Store, StoreError};
 
 /// Events one shared transaction takes at most.
 const GROUP_EVENTS: usize = 1000;
@@ -24,24 +24,18 @@ struct Job {
 
 /// The way into the writers; they stop when every [`Store`] is dropped.
 #[derive(Debug)]
-pub(crate) struct Ingest {
+pub(crate) struct GroupCommit {
     jobs: mpsc::Sender<Job>,
 }
 
-impl Ingest {
-    /// PostgreSQL commits several transactions at once, so a few writers
-    /// keep it busy while each gathers its group; SQLite has one writer.
-    fn start(store: &Store) -> Self {
+impl GroupCommit {
+    pub(crate) fn start(store: &Store) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
-        let writers = match store.backend {
-            Backend::Postgres => 4,
-            Backend::Sqlite => 1,
-        };
-        for _ in 0..writers {
-            // Holds the pool, not the Store: the writers end when the last
-            // Store (and with it the sender) is dropped.
-            tokio::spawn(write_groups(store.without_ingest(), queue.clone()));
+        for _ in 0..store.backend.group_commit_writers() {
+            // Holds the pool, not this sender: the writers end when the
+            // last Store (and with it the sender) is dropped.
+            tokio::spawn(write_groups(store.without_group_commit(), queue.clone()));
         }
         Self { jobs }
     }
@@ -53,12 +47,11 @@ impl Store {
     /// shared transaction is not blamed on the others: each of its
     /// submissions is then tried in a transaction of its own.
     pub async fn submit(&self, events: Vec<NewEvent>) -> Result<Vec<Accepted>, StoreError> {
-        let ingest = self
-            .ingest
-            .get_or_init(|| async { Ingest::start(self) })
-            .await;
+        let Some(group_commit) = &self.group_commit else {
+            return self.submit_events(&events).await;
+        };
         let (reply, answer) = oneshot::channel();
-        ingest
+        group_commit
             .jobs
             .send(Job { events, reply })
             .await

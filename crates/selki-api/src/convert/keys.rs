@@ -1,0 +1,90 @@
+//! API keys' requests, and a key as the API shows it (never its secret).
+
+use selki_domain::{ApiKeyId, OrganizationId};
+use selki_proto::v1 as pb;
+use selki_storage::{ApiKey, ApiKeyScope};
+
+use super::{PageRequest, requested_organization, timestamp_to_proto};
+use crate::error::Violations;
+
+#[derive(Debug)]
+pub(crate) struct CreateApiKey {
+    /// `None`: an admin key.
+    pub(crate) organization: Option<OrganizationId>,
+    pub(crate) name: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListApiKeys {
+    pub(crate) page: PageRequest<ApiKeyId>,
+}
+
+/// Revoke: one key by id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyRef {
+    pub(crate) id: ApiKeyId,
+}
+
+impl TryFrom<&pb::CreateApiKeyRequest> for CreateApiKey {
+    type Error = Violations;
+
+    fn try_from(r: &pb::CreateApiKeyRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let organization = v.check(
+            "organization_id",
+            requested_organization(&r.organization_id),
+        );
+        let name = r.name.trim();
+        let name = if name.is_empty()
+            || name.chars().count() > 200
+            || name.chars().any(char::is_control)
+        {
+            v.add(
+                "name",
+                "must be 1 to 200 characters without control characters",
+            );
+            None
+        } else {
+            Some(name.to_owned())
+        };
+        v.build(|| {
+            Some(Self {
+                organization: organization?,
+                name: name?,
+            })
+        })
+    }
+}
+
+impl TryFrom<&pb::ListApiKeysRequest> for ListApiKeys {
+    type Error = Violations;
+
+    fn try_from(r: &pb::ListApiKeysRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let page = PageRequest::parse(r.page_size, &r.page_token, ApiKeyId::parse, &mut v);
+        v.build(|| Some(Self { page: page? }))
+    }
+}
+
+impl TryFrom<&pb::RevokeApiKeyRequest> for KeyRef {
+    type Error = Violations;
+
+    fn try_from(r: &pb::RevokeApiKeyRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let id = v.check("id", ApiKeyId::parse(&r.id));
+        v.build(|| Some(Self { id: id? }))
+    }
+}
+
+pub(crate) fn api_key_to_proto(key: &ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: key.id.to_string(),
+        organization_id: match &key.scope {
+            ApiKeyScope::Admin => String::new(),
+            ApiKeyScope::Organization(org) => org.to_string(),
+        },
+        name: key.name.clone(),
+        create_time: Some(timestamp_to_proto(key.created_at)),
+        revoke_time: key.revoked_at.map(timestamp_to_proto),
+    }
+}

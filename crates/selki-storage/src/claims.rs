@@ -1,0 +1,328 @@
+//! The worker's side, first half: which webhooks have due deliveries, and
+//! claiming them under a lease (short statements, no transaction held
+//! during the HTTP call), with the webhook as it is now and the event's
+//! body. Recording the attempts is `record`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use selki_domain::{
+    CallId, Claimed, DeliveryId, EndpointUrl, EventId, LeaseToken, Opened, OrganizationId, Target,
+    TargetState, UrlPolicy, WebhookId,
+};
+use selki_webhooks::{EventType, Webhook};
+use sqlx::any::AnyRow;
+
+use crate::sql::{int, list, parsed, status, text};
+use crate::webhooks::{retry_from, timeout_from};
+use crate::{Scope, Store, StoreError};
+
+impl Store {
+    /// The webhooks that have due deliveries (some may be leased), by
+    /// id. One index probe per webhook (a loose index scan), however long
+    /// its queue: the claim loop asks this before every round.
+    pub async fn due_webhooks(&self) -> Result<Vec<WebhookId>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "WITH RECURSIVE due (id) AS ( \
+               SELECT MIN(webhook_id) FROM deliveries \
+                 WHERE status = ",
+            status!(Pending),
+            " AND next_attempt_at <= $1 \
+               UNION ALL \
+               SELECT (SELECT MIN(webhook_id) FROM deliveries \
+                 WHERE status = ",
+            status!(Pending),
+            " AND next_attempt_at <= $1 AND webhook_id > due.id) \
+               FROM due WHERE due.id IS NOT NULL) \
+             SELECT id FROM due WHERE id IS NOT NULL"
+        ))
+        .bind(self.now().as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| parsed("id", &text(row, "id")?, WebhookId::parse))
+            .collect()
+    }
+
+    /// Leases to `worker` for `lease`, for each `(webhook, n)` of `wants`,
+    /// up to `n` of that webhook's due deliveries, oldest first. Claiming
+    /// per webhook is what keeps one webhook's backlog from being scanned
+    /// (or claimed) while another's deliveries are due. A delivery whose
+    /// lease ran out (its worker died) is due again. On PostgreSQL,
+    /// concurrent workers skip each other's rows.
+    pub async fn claim_due(
+        &self,
+        worker: &str,
+        lease: Duration,
+        wants: &[(WebhookId, u32)],
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut claimed = Vec::new();
+        for chunk in wants.chunks(WEBHOOKS_PER_CLAIM) {
+            claimed.extend(self.claim_chunk(worker, lease, chunk).await?);
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_chunk(
+        &self,
+        worker: &str,
+        lease: Duration,
+        wants: &[(WebhookId, u32)],
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let now = self.now();
+        let lock = self.backend.skip_locked();
+        // $1 now, $2 lease end, $3 lease token; then per webhook its id and
+        // how many. Each pick walks its own webhook's part of the index.
+        let picks: Vec<String> = (0..wants.len())
+            .map(|i| {
+                format!(
+                    concat!(
+                        "p{i} AS MATERIALIZED (SELECT id FROM deliveries \
+                         WHERE webhook_id = ${webhook} AND status = ",
+                        status!(Pending),
+                        " AND next_attempt_at <= $1 \
+                         AND (lease_until IS NULL OR lease_until <= $1) \
+                         ORDER BY next_attempt_at LIMIT ${limit} {lock})"
+                    ),
+                    i = i,
+                    webhook = 4 + 2 * i,
+                    limit = 5 + 2 * i,
+                    lock = lock,
+                )
+            })
+            .collect();
+        let union: Vec<String> = (0..wants.len())
+            .map(|i| format!("SELECT id FROM p{i}"))
+            .collect();
+        // Materialized picks joined by primary key: the update touches
+        // exactly the picked rows, never scans the table.
+        let sql = format!(
+            "WITH {}, picked AS MATERIALIZED ({}) \
+             UPDATE deliveries SET lease_until = $2, leased_by = $3 \
+             FROM picked WHERE deliveries.id = picked.id \
+             RETURNING deliveries.id, deliveries.event_id, deliveries.webhook_id, \
+             deliveries.organization_id, deliveries.attempts",
+            picks.join(", "),
+            union.join(" UNION ALL ")
+        );
+        // A token per claim: a later record only counts while it holds.
+        let lease_token = LeaseToken::new(worker, now);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.as_millis())
+            .bind(now.plus(lease).as_millis())
+            .bind(lease_token.as_str().to_owned());
+        for (webhook, n) in wants {
+            query = query.bind(webhook.to_string()).bind(i64::from(*n));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let leased: Vec<Leased> = rows.iter().map(leased_from).collect::<Result<_, _>>()?;
+        let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
+        let bodies = self.bodies(&leased).await?;
+        leased
+            .into_iter()
+            .map(|l| l.claimed(Some(&lease_token), &targets, &bodies))
+            .collect()
+    }
+
+    /// A webhook's target as stored now; `None` if it was deleted.
+    pub async fn target(&self, id: WebhookId) -> Result<Option<Arc<Target>>, StoreError> {
+        let sql =
+            format!("SELECT {TARGET_COLUMNS} FROM webhooks WHERE id = $1 AND deleted_at IS NULL");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.target_from(&row).map(Arc::new))
+            .transpose()
+    }
+
+    /// The delivery a call was made for, to make it again by hand: `None`
+    /// if there is no such call in scope, or it was a test call.
+    pub async fn redelivery(
+        &self,
+        scope: &Scope,
+        call: CallId,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
+             e.event_type, e.body FROM calls c JOIN deliveries d ON d.id = c.delivery_id \
+             JOIN events e ON e.id = d.event_id \
+             WHERE c.id = $1 AND ($2 IS NULL OR c.organization_id = $2)",
+        )
+        .bind(call.to_string())
+        .bind(scope.organization().map(str::to_owned))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let webhook_id = parsed("webhook_id", &text(&row, "webhook_id")?, WebhookId::parse)?;
+        let Some(target) = self.target(webhook_id).await? else {
+            return Ok(None);
+        };
+        let targets = HashMap::from([(webhook_id, target)]);
+        claimed_from(&row, None, &targets).map(Some)
+    }
+
+    /// The stored targets of these webhooks (deleted ones left out).
+    async fn targets(
+        &self,
+        ids: impl ExactSizeIterator<Item = WebhookId>,
+    ) -> Result<HashMap<WebhookId, Arc<Target>>, StoreError> {
+        let ids: Vec<String> = ids.map(|id| id.to_string()).collect();
+        let sql = format!(
+            "SELECT {TARGET_COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id IN ({})",
+            list(1, ids.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        // A row that cannot be read is left out, as if deleted (its
+        // deliveries are kept as skipped, recoverable): it must not stop
+        // the claim of every other webhook.
+        Ok(rows
+            .iter()
+            .filter_map(|row| match self.target_from(row) {
+                Ok(target) => Some((target.webhook_id, Arc::new(target))),
+                Err(err) => {
+                    tracing::error!(error = %err, "a webhook row cannot be read: its deliveries are skipped");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Each leased delivery's event: its type and body, by event id.
+    async fn bodies(
+        &self,
+        leased: &[Leased],
+    ) -> Result<HashMap<EventId, (EventType, String)>, StoreError> {
+        let mut bodies = HashMap::with_capacity(leased.len());
+        for chunk in leased.chunks(EVENTS_PER_READ) {
+            let sql = format!(
+                "SELECT id, event_type, body FROM events WHERE id IN ({})",
+                list(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for l in chunk {
+                query = query.bind(l.event_id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                bodies.insert(
+                    parsed("id", &text(&row, "id")?, EventId::parse)?,
+                    (
+                        parsed("event_type", &text(&row, "event_type")?, str::parse)?,
+                        text(&row, "body")?,
+                    ),
+                );
+            }
+        }
+        Ok(bodies)
+    }
+
+    fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
+        let webhook_id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
+        let opened = self.live_secrets(row, webhook_id).and_then(|secrets| {
+            Ok(Opened {
+                // Keyed once here: every call of this claim signs with it.
+                signers: secrets.into_iter().map(Webhook::from_secret).collect(),
+                headers: self.open_headers(row, webhook_id)?,
+            })
+        });
+        let sealed = match opened {
+            Ok(opened) => Ok(opened),
+            Err(StoreError::Unopenable(unopenable)) => Err(unopenable),
+            Err(other) => return Err(other),
+        };
+        Ok(Target {
+            webhook_id,
+            // Stored URLs passed the policy in force when they were written.
+            url: parsed("url", &text(row, "url")?, |u| {
+                EndpointUrl::parse(u, UrlPolicy::AllowHttp)
+            })?,
+            retry: retry_from(row)?,
+            timeout: timeout_from(row)?,
+            enabled: int(row, "enabled")? != 0,
+            sealed,
+        })
+    }
+}
+
+/// Webhooks per claim statement, and events per read.
+const WEBHOOKS_PER_CLAIM: usize = 16;
+const EVENTS_PER_READ: usize = 200;
+
+/// A delivery row just leased, before its event and target are attached.
+struct Leased {
+    delivery_id: DeliveryId,
+    event_id: EventId,
+    webhook_id: WebhookId,
+    organization: OrganizationId,
+    attempts: i64,
+}
+
+fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
+    Ok(Leased {
+        delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
+        event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
+        webhook_id: parsed("webhook_id", &text(row, "webhook_id")?, WebhookId::parse)?,
+        organization: parsed(
+            "organization_id",
+            &text(row, "organization_id")?,
+            OrganizationId::parse,
+        )?,
+        attempts: int(row, "attempts")?,
+    })
+}
+
+impl Leased {
+    fn claimed(
+        self,
+        lease: Option<&LeaseToken>,
+        targets: &HashMap<WebhookId, Arc<Target>>,
+        bodies: &HashMap<EventId, (EventType, String)>,
+    ) -> Result<Claimed, StoreError> {
+        let (event_type, body) = bodies
+            .get(&self.event_id)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("no event {}", self.event_id)))?;
+        Ok(Claimed {
+            delivery_id: self.delivery_id,
+            event_id: self.event_id,
+            event_type,
+            webhook_id: self.webhook_id,
+            organization: self.organization,
+            attempt: u32::try_from(self.attempts + 1).unwrap_or(u32::MAX),
+            body,
+            lease: lease.cloned(),
+            target: targets
+                .get(&self.webhook_id)
+                .cloned()
+                .map_or(TargetState::Deleted, TargetState::Live),
+        })
+    }
+}
+
+const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, enabled, \
+    retry_attempts, retry_delay_ms, \
+    retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
+    previous_secret_key_id, previous_secret_expires_at";
+
+/// A delivery row joined with its event (`event_type`, `body`).
+fn claimed_from(
+    row: &AnyRow,
+    lease: Option<&LeaseToken>,
+    targets: &HashMap<WebhookId, Arc<Target>>,
+) -> Result<Claimed, StoreError> {
+    let leased = leased_from(row)?;
+    let event = (
+        parsed("event_type", &text(row, "event_type")?, str::parse)?,
+        text(row, "body")?,
+    );
+    let bodies = HashMap::from([(leased.event_id, event)]);
+    leased.claimed(lease, targets, &bodies)
+}

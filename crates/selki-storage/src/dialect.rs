@@ -1,0 +1,173 @@
+//! Every place PostgreSQL and SQLite are treated differently. The schema
+//! and the queries are shared (portable SQL through sqlx's `Any` driver);
+//! what one database needs and the other lacks is here, and only here.
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Connection as _, Executor as _, Transaction};
+
+use crate::StoreError;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres://…` or `postgresql://…`; anything else is SQLite.
+    pub(crate) fn of(url: &str) -> Self {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+
+    /// The pool. PostgreSQL: 16 connections. SQLite: one writer at a time
+    /// anyway; WAL lets readers go on, the busy timeout queues writers.
+    pub(crate) async fn pool(self, url: &str) -> Result<AnyPool, StoreError> {
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(5));
+        Ok(match self {
+            Self::Postgres => options.max_connections(16).connect(url).await?,
+            Self::Sqlite => {
+                options
+                    .max_connections(4)
+                    // A write that fails with SQLITE_FULL (or an I/O error)
+                    // is rolled back by SQLite itself; sqlx's ROLLBACK then
+                    // fails and the connection would come back "in a
+                    // transaction" for good (every later BEGIN refused).
+                    // One that comes back so is closed instead; the ping
+                    // first runs any rollback still queued.
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+                            )
+                            .await
+                            .map(|_| ())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        })
+    }
+
+    /// Steps after the shared migrations, for one database only.
+    /// PostgreSQL: room on each page of `deliveries`, so that a claim,
+    /// which changes no indexed column, updates its row in place (a HOT
+    /// update) instead of adding an entry to every index. Idempotent;
+    /// applies to pages written from then on.
+    pub(crate) async fn after_migrations(self, pool: &AnyPool) -> Result<(), StoreError> {
+        if self == Self::Postgres {
+            sqlx::query("ALTER TABLE deliveries SET (fillfactor = 70)")
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A write transaction. SQLite's takes the write lock at once: a
+    /// transaction that read first could not upgrade its lock once another
+    /// writer committed (SQLITE_BUSY, with no busy wait), so it queues up
+    /// front instead.
+    pub(crate) async fn begin(
+        self,
+        pool: &AnyPool,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self {
+            Self::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Self::Postgres => pool.begin().await?,
+        })
+    }
+
+    /// What a claim's pick adds so that concurrent workers skip each
+    /// other's rows. SQLite has one writer at a time: the UPDATE is the
+    /// lock.
+    pub(crate) const fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Postgres => "FOR UPDATE SKIP LOCKED",
+            Self::Sqlite => "",
+        }
+    }
+
+    /// Serialises writers of one organization until the transaction ends
+    /// (counting its webhooks before adding one). SQLite's write
+    /// transaction is that lock already.
+    pub(crate) async fn lock_organization(
+        self,
+        tx: &mut Transaction<'static, Any>,
+        organization: &str,
+    ) -> Result<(), StoreError> {
+        if self == Self::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(organization.to_owned())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether other processes share the database, and hear each other
+    /// through [`Backend::notify`] (PostgreSQL). A SQLite database has one
+    /// process: its news stays in memory.
+    pub(crate) const fn shared(self) -> bool {
+        matches!(self, Self::Postgres)
+    }
+
+    /// Tells the other processes sharing the database, on commit when run
+    /// inside a transaction. Nothing to do with SQLite.
+    pub(crate) async fn notify<'c, E>(
+        self,
+        executor: E,
+        channel: &str,
+        payload: &str,
+    ) -> Result<(), StoreError>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        if self.shared() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel.to_owned())
+                .bind(payload.to_owned())
+                .execute(executor)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The database's own clock (Unix ms), for processes sharing it to
+    /// agree on the time; `None` on SQLite, whose one process has only its
+    /// own clock.
+    pub(crate) async fn clock_ms(self, pool: &AnyPool) -> Result<Option<i64>, StoreError> {
+        if !self.shared() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now_ms",
+        )
+        .fetch_one(pool)
+        .await?;
+        crate::sql::int(&row, "now_ms").map(Some)
+    }
+
+    /// Group-commit writers. PostgreSQL commits several transactions at
+    /// once, so a few keep it busy while each gathers its group; SQLite has
+    /// one writer.
+    pub(crate) const fn group_commit_writers(self) -> usize {
+        match self {
+            Self::Postgres => 4,
+            Self::Sqlite => 1,
+        }
+    }
+}
