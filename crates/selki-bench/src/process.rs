@@ -1,11 +1,11 @@
 //! The server under test as a child process, and what /proc says about
 //! it and about PostgreSQL: CPU seconds and peak memory.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+use selki_testkit::ServerProcess;
 
 pub(crate) const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
 const SECRET_KEYS: &str = "b1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -20,10 +20,10 @@ pub(crate) enum Role {
     Api,
 }
 
-/// A running `selki-server`; killed when dropped.
+/// A running `selki-server` (selki-testkit's process); killed when dropped.
 #[derive(Debug)]
 pub(crate) struct Server {
-    child: Child,
+    process: ServerProcess,
     pub(crate) addr: String,
     pub(crate) metrics_addr: String,
 }
@@ -39,7 +39,8 @@ impl Server {
             Role::All => "all",
             Role::Api => "api",
         };
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(["--role", role, "--log", "warn"])
             .args(["--allow-http-endpoints", "true"])
@@ -47,34 +48,18 @@ impl Server {
             .args(extra)
             .env("DATABASE_URL", database_url)
             .env("SELKI_ADMIN_KEY", ADMIN_KEY)
-            .env("SELKI_SECRET_KEYS", SECRET_KEYS)
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let stdout = child.stdout.take().context("the server's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut addr, mut metrics_addr) = (None, None);
-        while addr.is_none() || metrics_addr.is_none() {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                bail!("selki-server exited before it was listening");
-            };
-            if let Some(a) = line.strip_prefix("selki-server listening on ") {
-                addr = Some(a.to_owned());
-            } else if let Some(a) = line.strip_prefix("selki-server metrics on ") {
-                metrics_addr = Some(a.to_owned());
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
+            .env("SELKI_SECRET_KEYS", SECRET_KEYS);
+        let process = ServerProcess::start(command)
+            .map_err(|e| anyhow::anyhow!("starting {}: {e}", binary.display()))?;
         Ok(Self {
-            child,
-            addr: addr.unwrap_or_default(),
-            metrics_addr: metrics_addr.unwrap_or_default(),
+            addr: process.addr.clone().context("no gRPC address")?,
+            metrics_addr: process.metrics.clone().context("no metrics address")?,
+            process,
         })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.id()
     }
 
     /// User plus system CPU seconds the server has used so far.
@@ -95,15 +80,7 @@ impl Server {
 
     /// Stops the server at once: accepted events are already durable.
     pub(crate) fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use database::{Db, POSTGRES_ADMIN_URL, TestDatabase, admin};
 pub use isolated::isolated;
-pub use scenario::{Fixture, run_scenario};
+pub use scenario::{Fixture, bare, run_scenario};
 pub use server::ServerProcess;
 pub use tls::self_signed_localhost;
 

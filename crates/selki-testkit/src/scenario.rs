@@ -12,6 +12,17 @@ pub trait Fixture {
     fn finish(self) -> impl Future<Output = ()> + Send;
 }
 
+/// The store kind alone, for scenarios that start their own servers:
+/// `on_both_stores!(selki_testkit::bare => scenario)` with
+/// `async fn scenario(db: &Db)`.
+pub async fn bare(db: Db) -> Option<Db> {
+    Some(db)
+}
+
+impl Fixture for Db {
+    async fn finish(self) {}
+}
+
 /// Starts a fixture on `db` (`None`: PostgreSQL is absent and not
 /// required, so the test is skipped, saying so), runs `scenario` with it,
 /// then finishes it.

@@ -4,7 +4,7 @@ use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use selki_testkit::{Db, TestDatabase};
+use selki_testkit::{Db, ServerProcess, TestDatabase};
 
 pub(crate) const ADMIN_KEY: &str = "cli-test-admin-key-0123456789abcdef";
 
@@ -28,7 +28,7 @@ fn quiet_env(command: &mut Command) -> &mut Command {
         .env("NO_COLOR", "1")
 }
 
-/// A line-announcing child process, killed when dropped.
+/// A line-announcing child process (`selki receive`), killed when dropped.
 pub(crate) struct Running {
     child: Child,
     /// What it printed after the announcement, read on demand.
@@ -80,7 +80,7 @@ impl Drop for Running {
 }
 
 pub(crate) struct Server {
-    pub(crate) process: Running,
+    pub(crate) process: ServerProcess,
     pub(crate) addr: String,
     db: TestDatabase,
 }
@@ -92,22 +92,25 @@ impl Server {
 
     pub(crate) async fn start_with(args: &[&str]) -> Self {
         let db = TestDatabase::create(Db::Sqlite).await.expect("SQLite");
-        let process = Running::start(
-            quiet_env(&mut Command::new(server_binary()))
-                .args(["--listen", "127.0.0.1:0", "--log", "warn"])
-                .args(["--allow-http-endpoints", "true"])
-                .args(["--allow-destinations", "127.0.0.0/8"])
-                .args(["--poll-interval", "200ms"])
-                .args(args)
-                .env("DATABASE_URL", &db.url)
-                .env("SELKI_ADMIN_KEY", ADMIN_KEY),
-            "selki-server listening on ",
-        );
+        let mut command = Command::new(server_binary());
+        quiet_env(&mut command)
+            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(["--allow-http-endpoints", "true"])
+            .args(["--allow-destinations", "127.0.0.0/8"])
+            .args(["--poll-interval", "200ms"])
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .env("SELKI_ADMIN_KEY", ADMIN_KEY);
+        let process = tokio::task::spawn_blocking(move || ServerProcess::start(command))
+            .await
+            .expect("the starting thread")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let announced = process.addr.clone().unwrap_or_default();
         let tls = args.contains(&"--tls-cert");
-        let port = process.announced.rsplit(':').next().unwrap_or_default();
+        let port = announced.rsplit(':').next().unwrap_or_default();
         let addr = match tls {
             true => format!("https://localhost:{port}"),
-            false => format!("http://{}", process.announced),
+            false => format!("http://{announced}"),
         };
         Self { process, addr, db }
     }

@@ -94,19 +94,10 @@ async fn the_open_file_limit_is_raised_at_start() {
     server.finish().await;
 }
 
-mod webhooks_and_fan_out_are_capped_per_organization {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::caps(selki_testkit::Db::Sqlite).await;
-    }
+selki_testkit::on_both_stores!(selki_testkit::bare => webhooks_and_fan_out_are_capped_per_organization);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::caps(selki_testkit::Db::Postgres).await;
-    }
-}
-
-async fn caps(db: Db) {
+async fn webhooks_and_fan_out_are_capped_per_organization(db: &Db) {
+    let db = *db;
     let launch = Launch::args(&[
         "--max-webhooks-per-organization",
         "3",

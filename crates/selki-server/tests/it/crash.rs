@@ -41,7 +41,7 @@ async fn claims_of_a_dead_worker(db: Db) -> Duration {
     receiver.answer(&[], Answer::Ok);
     let killed = Instant::now();
     let second = match first {
-        Some(first) => {
+        Some(mut first) => {
             first.kill();
             Some(server.spawn_more(&worker).await)
         }
@@ -121,7 +121,8 @@ async fn a_worker_whose_clock_runs_ahead_takes_no_live_lease() {
     args.extend(worker);
     args.extend(["--metrics-listen", "127.0.0.1:0"]);
     let wrapper: Vec<&str> = AHEAD.iter().copied().chain(["+5m"]).collect();
-    let ahead = Process::launch(&server.db.url, Launch::args(&args).under(&wrapper)).await;
+    let ahead =
+        crate::harness::launch_process(&server.db.url, Launch::args(&args).under(&wrapper)).await;
     // Several claim rounds of its own: each would have taken the leases.
     counted(&ahead, "selki_claim_duration_seconds_count", 5.0).await;
     assert!(
@@ -133,19 +134,10 @@ async fn a_worker_whose_clock_runs_ahead_takes_no_live_lease() {
     server.finish().await;
 }
 
-mod a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::month_ahead(selki_testkit::Db::Sqlite).await;
-    }
+selki_testkit::on_both_stores!(selki_testkit::bare => a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::month_ahead(selki_testkit::Db::Postgres).await;
-    }
-}
-
-async fn month_ahead(db: Db) {
+async fn a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young(db: &Db) {
+    let db = *db;
     let Some(mut server) = TestServer::delivering(db, &[]).await else {
         return;
     };
@@ -195,7 +187,7 @@ async fn a_crash_sends_again_only_what_was_in_flight_or_just_answered() {
     for r in &receivers {
         hook(&server, "acme", &r.url("/"), retry(3, 1)).await;
     }
-    let worker = server.spawn_more(&["--role", "worker"]).await;
+    let mut worker = server.spawn_more(&["--role", "worker"]).await;
     let mut submitted = 0;
     let mut arrived: Vec<crate::receiver::Received> = Vec::new();
     let total = 2_000;

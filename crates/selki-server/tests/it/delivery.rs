@@ -20,23 +20,9 @@ pub(crate) const WITHIN: Duration = Duration::from_secs(30);
 macro_rules! delivering {
     ($($scenario:ident),* $(,)?) => { delivering!([] => $($scenario),*); };
     ($flags:tt => $($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_sqlite() {
-                    let server = crate::harness::TestServer::delivering(selki_testkit::Db::Sqlite, &$flags).await.expect("SQLite is always there");
-                    super::$scenario(&server).await;
-                    server.finish().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_postgres() {
-                    let Some(server) = crate::harness::TestServer::delivering(selki_testkit::Db::Postgres, &$flags).await else { return };
-                    super::$scenario(&server).await;
-                    server.finish().await;
-                }
-            }
-        )*
+        selki_testkit::on_both_stores!(
+            |db| crate::harness::TestServer::delivering(db, &$flags) => $($scenario),*
+        );
     };
 }
 

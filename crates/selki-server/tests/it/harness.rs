@@ -1,15 +1,12 @@
 //! A real `selki-server` process on a random loopback port, on a fresh
 //! SQLite file or a fresh PostgreSQL database, and clients for it.
 
-use std::io::{BufRead as _, BufReader};
-use std::os::unix::process::CommandExt as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 
 use selki_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use selki_proto::v1::event_service_client::EventServiceClient;
 use selki_proto::v1::webhook_service_client::WebhookServiceClient;
-use selki_testkit::{Db, TestDatabase};
+use selki_testkit::{Db, Fixture, TestDatabase};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -32,15 +29,8 @@ pub(crate) const DELIVERING: &[&str] = &[
     "4s",
 ];
 
-/// A `selki-server` process, killed when dropped.
-pub(crate) struct Process {
-    child: Child,
-    /// The gRPC address, unless it only delivers.
-    pub(crate) addr: Option<String>,
-    pub(crate) metrics: Option<String>,
-    /// Everything it wrote to standard error so far.
-    log: Arc<Mutex<String>>,
-}
+/// A `selki-server` process (selki-testkit's), killed when dropped.
+pub(crate) use selki_testkit::ServerProcess as Process;
 
 /// How to start a server beyond its flags.
 #[derive(Default, Clone)]
@@ -75,130 +65,49 @@ impl Launch {
     }
 }
 
-impl Process {
-    /// Starts one on a database and waits until it says it is up.
-    pub(crate) async fn spawn(database_url: &str, args: &[&str]) -> Self {
-        Self::launch(database_url, Launch::args(args)).await
-    }
+/// Starts a server on a database and waits until it says it is up.
+pub(crate) async fn spawn_process(database_url: &str, args: &[&str]) -> Process {
+    launch_process(database_url, Launch::args(args)).await
+}
 
-    pub(crate) async fn launch(database_url: &str, launch: Launch) -> Self {
-        let mut child = launch_command(database_url, &launch)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn selki-server");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Still shown with the test's output, as before.
-                eprintln!("{line}");
-                let mut log = lines.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout");
-        let args = &launch.args;
-        let api = !args.windows(2).any(|w| w == ["--role", "worker"]);
-        let metrics = args.iter().any(|a| a == "--metrics-listen");
-        // The server prints its addresses once it listens: wait for them,
-        // then keep reading so its later lines never hit a closed pipe.
-        let (addr, metrics) = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let (mut addr, mut metrics_addr, mut up) = (None, None, false);
-            while (api && addr.is_none()) || (metrics && metrics_addr.is_none()) || !(api || up) {
-                let line = lines
-                    .next()
-                    .expect("the server announces itself before exiting")
-                    .expect("stdout");
-                if let Some(a) = line.strip_prefix("selki-server listening on ") {
-                    addr = Some(a.to_owned());
-                } else if let Some(a) = line.strip_prefix("selki-server metrics on ") {
-                    metrics_addr = Some(a.to_owned());
-                } else if line == "selki-server delivering" {
-                    up = true;
-                }
-            }
-            std::thread::spawn(move || lines.for_each(drop));
-            (addr, metrics_addr)
-        })
+/// Starts a server as `launch` says and waits until it says it is up.
+pub(crate) async fn launch_process(database_url: &str, launch: Launch) -> Process {
+    let command = launch_command(database_url, &launch);
+    tokio::task::spawn_blocking(move || Process::start(command))
         .await
-        .expect("reader");
-        Self {
-            child,
-            addr,
-            metrics,
-            log,
+        .expect("the starting thread")
+        .unwrap_or_else(|e| panic!("{:?}: {e}", launch.args))
+}
+
+/// Runs a server to its end (a subcommand, or one that should refuse to
+/// start): its exit status and standard error. One still running after
+/// 30 s is killed and reported as a failure.
+pub(crate) fn run_to_exit(
+    database_url: &str,
+    launch: &Launch,
+) -> (std::process::ExitStatus, String) {
+    let child = launch_command(database_url, launch)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run selki-server");
+    let pid = child.id().to_string();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match exited.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(output) => {
+            let output = output.expect("wait");
+            (
+                output.status,
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
         }
-    }
-
-    /// Runs a server to its end (a subcommand, or one that should refuse
-    /// to start): its exit status and standard error. One still running
-    /// after 30 s is killed and reported as a failure.
-    pub(crate) fn run_to_exit(
-        database_url: &str,
-        launch: &Launch,
-    ) -> (std::process::ExitStatus, String) {
-        let child = launch_command(database_url, launch)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run selki-server");
-        let pid = child.id().to_string();
-        let (done, exited) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(child.wait_with_output());
-        });
-        match exited.recv_timeout(std::time::Duration::from_secs(30)) {
-            Ok(output) => {
-                let output = output.expect("wait");
-                (
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr).into_owned(),
-                )
-            }
-            Err(_) => {
-                let _ = Command::new("kill").args(["-9", &pid]).status();
-                panic!("{:?} was still running after 30 s", launch.args);
-            }
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            panic!("{:?} was still running after 30 s", launch.args);
         }
-    }
-
-    pub(crate) fn id(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// What the server logged so far.
-    pub(crate) fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Waits until the server logs a line containing `text`.
-    pub(crate) async fn logged(&self, text: &str, within: std::time::Duration) -> String {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            let log = self.log();
-            if log.contains(text) {
-                return log;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server did not log `{text}` in {within:?}:\n{log}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGKILL, keeping the handle (a later `replace` starts another).
-    pub(crate) fn stop(&mut self) {
-        kill_group(&mut self.child);
-    }
-
-    /// SIGKILL: no chance to finish anything.
-    pub(crate) fn kill(mut self) {
-        kill_group(&mut self.child);
     }
 }
 
@@ -220,9 +129,7 @@ fn launch_command(database_url: &str, launch: &Launch) -> Command {
         .env("DATABASE_URL", database_url)
         .env("SELKI_ADMIN_KEY", ADMIN_KEY)
         .env("SELKI_SECRET_KEYS", SECRET_KEYS)
-        .current_dir(launch.dir.clone().unwrap_or_else(std::env::temp_dir))
-        // A group of its own, killed whole (see kill_group).
-        .process_group(0);
+        .current_dir(launch.dir.clone().unwrap_or_else(std::env::temp_dir));
     for (name, value) in &launch.env {
         match value.as_str() {
             "" => command.env_remove(name),
@@ -230,22 +137,6 @@ fn launch_command(database_url: &str, launch: &Launch) -> Command {
         };
     }
     command
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        kill_group(&mut self.child);
-    }
-}
-
-/// SIGKILLs the server's whole process group: a wrapper such as faketime
-/// forks, and killing it alone would leave the server running.
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 pub(crate) struct TestServer {
@@ -294,7 +185,7 @@ impl TestServer {
     /// With extra flags; over TLS trusting `ca` when given.
     pub(crate) async fn start_with(db: Db, args: &[&str], ca: Option<&[u8]>) -> Option<Self> {
         let db = TestDatabase::create(db).await?;
-        let process = Process::spawn(&db.url, args).await;
+        let process = spawn_process(&db.url, args).await;
         let channel = connect(&process, ca).await;
         Some(Self {
             process,
@@ -310,7 +201,7 @@ impl TestServer {
             .database_url
             .clone()
             .unwrap_or_else(|| db.url.clone());
-        let process = Process::launch(&url, launch).await;
+        let process = launch_process(&url, launch).await;
         let channel = connect(&process, None).await;
         Some(Self {
             process,
@@ -328,19 +219,19 @@ impl TestServer {
     /// SIGKILLs the server and starts another on the same database, as
     /// `launch` says.
     pub(crate) async fn replace(&mut self, launch: Launch) {
-        kill_group(&mut self.process.child);
+        self.process.kill();
         let url = launch
             .database_url
             .clone()
             .unwrap_or_else(|| self.db.url.clone());
-        self.process = Process::launch(&url, launch).await;
+        self.process = launch_process(&url, launch).await;
         self.channel = connect(&self.process, None).await;
     }
 
     /// Another process on the same database, delivering quickly.
     pub(crate) async fn spawn_more(&self, args: &[&str]) -> Process {
         let all: Vec<&str> = DELIVERING.iter().chain(args).copied().collect();
-        Process::spawn(&self.db.url, &all).await
+        spawn_process(&self.db.url, &all).await
     }
 
     /// The health service's answer for the whole server.
@@ -388,18 +279,21 @@ impl TestServer {
     /// SIGTERM, then the exit status. The wait runs off the test's runtime,
     /// which must stay free to answer the server's GOAWAY.
     pub(crate) async fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.process.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let child = &mut self.process.child;
-        tokio::task::block_in_place(|| child.wait().expect("wait"))
+        let process = &mut self.process;
+        tokio::task::block_in_place(|| process.terminate())
     }
+}
 
+impl TestServer {
     pub(crate) async fn finish(self) {
         drop(self.process);
         self.db.remove().await;
+    }
+}
+
+impl Fixture for TestServer {
+    async fn finish(self) {
+        TestServer::finish(self).await;
     }
 }
 
@@ -413,26 +307,11 @@ pub(crate) fn authed<T>(key: &str, message: T) -> tonic::Request<T> {
     request
 }
 
-/// `both!(scenario)` makes `scenario::on_sqlite` and `scenario::on_postgres`.
+/// `both!(scenario, …)`: each scenario against a fresh server, on SQLite
+/// and on PostgreSQL.
 macro_rules! both {
     ($($scenario:ident),* $(,)?) => {
-        $(
-            mod $scenario {
-                #[tokio::test]
-                async fn on_sqlite() {
-                    let server = crate::harness::TestServer::start(selki_testkit::Db::Sqlite).await.expect("SQLite is always there");
-                    super::$scenario(&server).await;
-                    server.finish().await;
-                }
-
-                #[tokio::test]
-                async fn on_postgres() {
-                    let Some(server) = crate::harness::TestServer::start(selki_testkit::Db::Postgres).await else { return };
-                    super::$scenario(&server).await;
-                    server.finish().await;
-                }
-            }
-        )*
+        selki_testkit::on_both_stores!(crate::harness::TestServer::start => $($scenario),*);
     };
 }
 pub(crate) use both;

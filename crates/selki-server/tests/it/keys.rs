@@ -92,22 +92,13 @@ fn watch_org(key: &str) -> tonic::Request<pb::WatchCallsRequest> {
     )
 }
 
-mod a_stream_ends_once_its_key_is_revoked {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::revoked_stream(selki_testkit::Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::revoked_stream(selki_testkit::Db::Postgres).await;
-    }
-}
+selki_testkit::on_both_stores!(selki_testkit::bare => a_stream_ends_once_its_key_is_revoked);
 
 /// Revoked through the API: the stream ends at once. Revoked behind this
 /// server's back (another process's database write): within the periodic
 /// re-check.
-async fn revoked_stream(db: Db) {
+async fn a_stream_ends_once_its_key_is_revoked(db: &Db) {
+    let db = *db;
     let Some(server) = TestServer::delivering(db, &[]).await else {
         return;
     };

@@ -52,23 +52,14 @@ fn counts(event_ids: impl IntoIterator<Item = String>) -> HashMap<String, usize>
     counts
 }
 
-mod a_killed_workers_claims_are_delivered_once_its_lease_runs_out {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::killed_worker(selki_testkit::Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::killed_worker(selki_testkit::Db::Postgres).await;
-    }
-}
+selki_testkit::on_both_stores!(selki_testkit::bare => a_killed_workers_claims_are_delivered_once_its_lease_runs_out);
 
 /// The worker is killed while its five calls hang; after the lease runs
 /// out a worker delivers them: on PostgreSQL a new worker process beside
 /// the API process, on SQLite (one process does everything) the restarted
 /// server.
-async fn killed_worker(db: Db) {
+async fn a_killed_workers_claims_are_delivered_once_its_lease_runs_out(db: &Db) {
+    let db = *db;
     let separate = db == Db::Postgres;
     let Some(mut server) = TestServer::delivering(db, if separate { API_ONLY } else { &[] }).await
     else {
@@ -85,7 +76,7 @@ async fn killed_worker(db: Db) {
     let in_flight = receiver.take(5, WITHIN).await;
     receiver.answer(&[], Answer::Ok);
     let second_worker = match first_worker {
-        Some(first) => {
+        Some(mut first) => {
             first.kill();
             Some(server.spawn_more(WORKER).await)
         }
@@ -113,19 +104,10 @@ async fn killed_worker(db: Db) {
     server.finish().await;
 }
 
-mod a_receiver_that_was_down_gets_everything_when_it_returns {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::receiver_down(selki_testkit::Db::Sqlite).await;
-    }
+selki_testkit::on_both_stores!(selki_testkit::bare => a_receiver_that_was_down_gets_everything_when_it_returns);
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::receiver_down(selki_testkit::Db::Postgres).await;
-    }
-}
-
-async fn receiver_down(db: Db) {
+async fn a_receiver_that_was_down_gets_everything_when_it_returns(db: &Db) {
+    let db = *db;
     let Some(server) = TestServer::delivering(db, &[]).await else {
         return;
     };

@@ -9,24 +9,14 @@ use selki_testkit::Db;
 
 use crate::delivery::{WITHIN, delivering, hook, next_calls, retry, submit, watch};
 use crate::fixtures::create_request;
-use crate::harness::{ADMIN_KEY, DELIVERING, Launch, Process, TestServer, authed};
+use crate::harness::{ADMIN_KEY, DELIVERING, Launch, TestServer, authed};
 use crate::receiver::Receiver;
 
 const KEY_T2: &str = "t2:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 const KEY_K1: &str = "k1:AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-mod a_webhook_whose_secret_cannot_be_opened_fails_alone_and_says_why {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_sqlite() {
-        super::unopenable_secret(selki_testkit::Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn on_postgres() {
-        super::unopenable_secret(selki_testkit::Db::Postgres).await;
-    }
-}
+selki_testkit::on_both_stores!(selki_testkit::bare => a_webhook_whose_secret_cannot_be_opened_fails_alone_and_says_why);
 
 fn delivering() -> Launch {
     Launch::args(DELIVERING)
@@ -35,7 +25,8 @@ fn delivering() -> Launch {
 /// The key that sealed acme's secret is gone from the configuration (dev
 /// mode): the server starts, names the missing key, and acme's deliveries
 /// fail as "signing unavailable" while beta's go on.
-async fn unopenable_secret(db: Db) {
+async fn a_webhook_whose_secret_cannot_be_opened_fails_alone_and_says_why(db: &Db) {
+    let db = *db;
     let Some(mut server) = TestServer::launch(db, delivering()).await else {
         return;
     };
@@ -86,9 +77,9 @@ async fn production_refuses_to_start_without_the_keys_that_open_the_stored_secre
         .expect("create");
     let url = server.db.url.clone();
     let mut server = server;
-    server.process.stop();
+    server.process.kill();
     let production = Launch::args(&["--mode", "production"]).env("SELKI_SECRET_KEYS", KEY_T2);
-    let (status, stderr) = Process::run_to_exit(&url, &production);
+    let (status, stderr) = crate::harness::run_to_exit(&url, &production);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("`t1`"), "names the missing key: {stderr}");
     server.finish().await;
@@ -120,14 +111,14 @@ async fn secrets_sealed_with_the_development_key_are_resealed_with_real_keys() {
         all.extend_from_slice(args);
         Launch::args(&all).env("SELKI_SECRET_KEYS", KEY_K1)
     };
-    server.process.stop();
-    let (status, stderr) = Process::run_to_exit(&url, &production(&[]));
+    server.process.kill();
+    let (status, stderr) = crate::harness::run_to_exit(&url, &production(&[]));
     assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("development key") && stderr.contains("reseal-secrets"),
         "says how to fix it: {stderr}"
     );
-    let (status, stderr) = Process::run_to_exit(&url, &production(&["reseal-secrets"]));
+    let (status, stderr) = crate::harness::run_to_exit(&url, &production(&["reseal-secrets"]));
     assert!(status.success(), "{stderr}");
 
     let mut all = DELIVERING.to_vec();
