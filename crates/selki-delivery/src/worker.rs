@@ -46,7 +46,8 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            name: format!("worker-{}", std::process::id()),
+            // The server names each process (host, pid, random).
+            name: "worker".to_owned(),
             concurrency: 1024,
             per_webhook: 32,
             batch: 200,

@@ -36,6 +36,8 @@ pub(crate) enum Command {
     Migrate,
     /// Re-seal every stored signing secret with the newest secret key.
     ResealSecrets,
+    /// Print the configuration this server would run with (keys redacted), then exit.
+    Config,
     /// Create an API key and print it once on standard output.
     CreateApiKey {
         /// What the key is for.
@@ -278,24 +280,45 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("database_url", &without_password(&self.database_url))
             .field("mode", &self.mode)
             .field(
                 "secret_keys",
                 &format_args!("<{} redacted>", self.secret_keys.len()),
             )
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("max_watch_streams_per_key", &self.max_watch_streams_per_key)
+            .field("limits", &self.limits)
+            .field(
+                "manual_calls_per_organization",
+                &self.manual_calls_per_organization,
+            )
+            .field("manual_calls", &self.manual_calls)
             .field("allow_http_endpoints", &self.allow_http_endpoints)
             .field("tls", &self.tls)
             .field("log_format", &self.log_format)
+            .field("log", &self.log)
             .field("role", &self.role)
             .field("metrics_listen", &self.metrics_listen)
             .field("allow_destinations", &self.allow_destinations)
             .field("destinations", &self.destinations)
             .field("internal_excerpt_bytes", &self.internal_excerpt_bytes)
             .field("egress_proxy", &self.egress_proxy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("worker", &self.worker)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+            .finish()
+    }
+}
+
+/// A database URL as it may be shown: its password replaced.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -311,185 +334,218 @@ fn read_secret_file(path: &std::path::Path, setting: &str) -> anyhow::Result<Str
     Ok(text)
 }
 
-impl Config {
-    pub(crate) fn resolve(settings: Settings) -> anyhow::Result<Self> {
-        let file = match &settings.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("config: cannot read {}", path.display()))?;
-                toml::from_str::<Settings>(&text).with_context(|| {
-                    format!("config: {} is not a valid settings file", path.display())
-                })?
-            }
-            None => Settings::default(),
+/// Defaults not owned by the crate whose setting it is (the worker's,
+/// the store's limits and the auto-disable rule come from their own
+/// `Default`). The help texts say the same; a test holds them to it.
+const LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 50051);
+const DATABASE_URL: &str = "sqlite://selki.db?mode=rwc";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const MANUAL_CALLS_PER_ORGANIZATION: usize = 8;
+const MANUAL_CALLS: usize = 64;
+const WATCH_STREAMS_PER_KEY: usize = 16;
+const LOG: &str = "info";
+
+/// `flags.or(file)`, field by field: a setting given as a flag (or in the
+/// environment) wins over the file's.
+macro_rules! merged {
+    ($flags:expr, $file:expr, [$($field:ident),* $(,)?]) => {{
+        let (flags, file) = ($flags, $file);
+        Settings { config: flags.config, $($field: flags.$field.or(file.$field)),* }
+    }};
+}
+
+impl Settings {
+    /// These settings over those of the `--config` file, if one is named.
+    fn with_file(self) -> anyhow::Result<Self> {
+        let Some(path) = &self.config else {
+            return Ok(self);
         };
-        let s = settings;
-        let tls = match (s.tls_cert.or(file.tls_cert), s.tls_key.or(file.tls_key)) {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("config: cannot read {}", path.display()))?;
+        let file = toml::from_str::<Settings>(&text)
+            .with_context(|| format!("config: {} is not a valid settings file", path.display()))?;
+        Ok(merged!(
+            self,
+            file,
+            [
+                listen,
+                database_url,
+                mode,
+                secret_keys,
+                secret_keys_file,
+                admin_key,
+                admin_key_file,
+                max_webhooks_per_organization,
+                max_deliveries_per_submission,
+                manual_calls_per_organization,
+                manual_calls,
+                max_watch_streams_per_key,
+                allow_http_endpoints,
+                tls_cert,
+                tls_key,
+                log_format,
+                log,
+                role,
+                metrics_listen,
+                allow_destinations,
+                allow_destinations_for,
+                internal_excerpt_bytes,
+                egress_proxy,
+                egress_no_proxy,
+                worker_concurrency,
+                worker_per_webhook,
+                lease,
+                poll_interval,
+                connect_timeout,
+                request_timeout,
+                auto_disable_after,
+                auto_disable_min_failures,
+                retention,
+                recovery_window,
+            ]
+        ))
+    }
+}
+
+/// At least 1, or the setting's name in the error.
+fn at_least_one(value: usize, name: &str) -> anyhow::Result<usize> {
+    anyhow::ensure!(value > 0, "{name}: must be at least 1");
+    Ok(value)
+}
+
+impl Config {
+    /// Flags and environment, over the file, over the defaults; checked.
+    pub(crate) fn resolve(settings: Settings) -> anyhow::Result<Self> {
+        let s = settings.with_file()?;
+        let mode = s.mode.unwrap_or(Mode::Dev);
+        let request_timeout = s.request_timeout.map_or(REQUEST_TIMEOUT, |t| t.0);
+        if !(TIMEOUT_MIN..=TIMEOUT_MAX).contains(&request_timeout) {
+            bail!("request-timeout: must be 1s to 60s");
+        }
+        let worker = worker_settings(&s, request_timeout)?;
+        let tls = match (s.tls_cert, s.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => bail!("tls-cert and tls-key: give both or neither"),
         };
-        let admin_key = match s.admin_key_file.or(file.admin_key_file) {
+        let admin_key = match s.admin_key_file {
             Some(path) => Some(read_secret_file(&path, "admin-key-file")?),
-            None => s.admin_key.or(file.admin_key),
+            None => s.admin_key,
         }
         .map(|k| k.trim().to_owned());
         if admin_key.as_deref().is_some_and(|k| k.len() < 24) {
             bail!("admin-key: must be at least 24 characters (e.g. `openssl rand -base64 32`)");
         }
-        let secret_keys: Vec<String> = match s.secret_keys_file.or(file.secret_keys_file) {
+        let secret_keys: Vec<String> = match s.secret_keys_file {
             Some(path) => read_secret_file(&path, "secret-keys-file")?
                 .split([',', '\n'])
                 .map(str::trim)
                 .filter(|k| !k.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            None => s.secret_keys.or(file.secret_keys).unwrap_or_default(),
+            None => s.secret_keys.unwrap_or_default(),
         };
-        let database_url = s
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| "sqlite://selki.db?mode=rwc".into());
+        let database_url = s.database_url.unwrap_or_else(|| DATABASE_URL.into());
         if !["postgres:", "postgresql:", "sqlite:"]
             .iter()
             .any(|p| database_url.starts_with(p))
         {
             bail!("database-url: must start with postgres:// or sqlite:");
         }
-        let span = |flag: Option<Span>, file: Option<Span>, default: u64| {
-            flag.or(file).map_or(Duration::from_secs(default), |s| s.0)
-        };
-        let request_timeout = span(s.request_timeout, file.request_timeout, 15);
-        if !(TIMEOUT_MIN..=TIMEOUT_MAX).contains(&request_timeout) {
-            bail!("request-timeout: must be 1s to 60s");
-        }
-        let lease = span(s.lease, file.lease, 120);
-        // A lease must outlast any call, or a slow call would be made twice.
-        if lease < request_timeout * 2 {
-            bail!("lease: must be at least twice the request timeout");
-        }
-        let allow_destinations = s
-            .allow_destinations
-            .or(file.allow_destinations)
-            .unwrap_or_default();
+        let allow_destinations = s.allow_destinations.unwrap_or_default();
         let destinations = Destinations::new(&allow_destinations)
             .context("allow-destinations")?
-            .with_grants(
-                &s.allow_destinations_for
-                    .or(file.allow_destinations_for)
-                    .unwrap_or_default(),
-            )
+            .with_grants(&s.allow_destinations_for.unwrap_or_default())
             .context("allow-destinations-for")?;
-        let egress_proxy = match s.egress_proxy.or(file.egress_proxy) {
-            Some(url) => Some(
-                EgressProxy::parse(
-                    &url,
-                    &s.egress_no_proxy
-                        .or(file.egress_no_proxy)
-                        .unwrap_or_default(),
-                )
-                .context("egress-proxy")?,
-            ),
-            None => None,
-        };
-        let mode = s.mode.or(file.mode).unwrap_or(Mode::Dev);
+        let no_proxy = s.egress_no_proxy.unwrap_or_default();
+        let egress_proxy = s
+            .egress_proxy
+            .as_deref()
+            .map(|url| EgressProxy::parse(url, &no_proxy))
+            .transpose()
+            .context("egress-proxy")?;
         let internal_excerpt_bytes = s
             .internal_excerpt_bytes
-            .or(file.internal_excerpt_bytes)
             .unwrap_or(match mode {
                 Mode::Production => 0,
                 Mode::Dev => selki_delivery::EXCERPT_BYTES,
             })
             .min(selki_delivery::EXCERPT_BYTES);
-        let defaults = WorkerSettings::default();
-        let count =
-            |flag: Option<usize>, file: Option<usize>, default: usize, name: &str| match flag
-                .or(file)
-                .unwrap_or(default)
-            {
-                0 => bail!("{name}: must be at least 1"),
-                n => Ok(n),
-            };
-        let retention = span(s.retention, file.retention, 30 * 24 * 3600);
-        let worker = WorkerSettings {
-            concurrency: count(
-                s.worker_concurrency,
-                file.worker_concurrency,
-                defaults.concurrency,
-                "worker-concurrency",
-            )?,
-            per_webhook: count(
-                s.worker_per_webhook,
-                file.worker_per_webhook,
-                defaults.per_webhook,
-                "worker-per-webhook",
-            )?,
-            lease,
-            poll_interval: span(s.poll_interval, file.poll_interval, 1)
-                .max(Duration::from_millis(10)),
-            health: Health {
-                disable_after: span(s.auto_disable_after, file.auto_disable_after, 5 * 24 * 3600),
-                disable_min_failures: s
-                    .auto_disable_min_failures
-                    .or(file.auto_disable_min_failures)
-                    .unwrap_or(defaults.health.disable_min_failures),
-            },
-            retention: (!retention.is_zero()).then_some(retention),
-            recovery_window: span(s.recovery_window, file.recovery_window, 90 * 24 * 3600)
-                .max(retention),
-            ..defaults
-        };
-        let store_defaults = selki_storage::Limits::default();
+        let limits = selki_storage::Limits::default();
         let limits = selki_storage::Limits {
             webhooks_per_organization: s
                 .max_webhooks_per_organization
-                .or(file.max_webhooks_per_organization)
-                .unwrap_or(store_defaults.webhooks_per_organization)
+                .unwrap_or(limits.webhooks_per_organization)
                 .max(1),
             deliveries_per_submission: s
                 .max_deliveries_per_submission
-                .or(file.max_deliveries_per_submission)
-                .unwrap_or(store_defaults.deliveries_per_submission)
+                .unwrap_or(limits.deliveries_per_submission)
                 .max(1),
         };
         Ok(Self {
-            role: s.role.or(file.role).unwrap_or(Role::All),
-            metrics_listen: s.metrics_listen.or(file.metrics_listen),
-            allow_destinations,
-            destinations,
-            internal_excerpt_bytes,
-            egress_proxy,
-            connect_timeout: span(s.connect_timeout, file.connect_timeout, 5),
-            request_timeout,
-            worker,
-            listen: s
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            listen: s.listen.unwrap_or_else(|| SocketAddr::from(LISTEN)),
             database_url,
             mode,
             secret_keys: secret_keys.into_iter().map(SecretString::from).collect(),
             admin_key: admin_key.map(SecretString::from),
-            limits,
-            manual_calls_per_organization: count(
-                s.manual_calls_per_organization,
-                file.manual_calls_per_organization,
-                8,
-                "manual-calls-per-organization",
-            )?,
-            manual_calls: count(s.manual_calls, file.manual_calls, 64, "manual-calls")?,
             max_watch_streams_per_key: s
                 .max_watch_streams_per_key
-                .or(file.max_watch_streams_per_key)
-                .unwrap_or(16)
+                .unwrap_or(WATCH_STREAMS_PER_KEY)
                 .max(1),
-            allow_http_endpoints: s
-                .allow_http_endpoints
-                .or(file.allow_http_endpoints)
-                .unwrap_or(false),
+            limits,
+            manual_calls_per_organization: at_least_one(
+                s.manual_calls_per_organization
+                    .unwrap_or(MANUAL_CALLS_PER_ORGANIZATION),
+                "manual-calls-per-organization",
+            )?,
+            manual_calls: at_least_one(s.manual_calls.unwrap_or(MANUAL_CALLS), "manual-calls")?,
+            allow_http_endpoints: s.allow_http_endpoints.unwrap_or(false),
             tls,
-            log_format: s.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
-            log: s.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_format: s.log_format.unwrap_or(LogFormat::Text),
+            log: s.log.unwrap_or_else(|| LOG.into()),
+            role: s.role.unwrap_or(Role::All),
+            metrics_listen: s.metrics_listen,
+            destinations,
+            allow_destinations,
+            internal_excerpt_bytes,
+            egress_proxy,
+            connect_timeout: s.connect_timeout.map_or(CONNECT_TIMEOUT, |t| t.0),
+            request_timeout,
+            worker,
         })
     }
+}
+
+/// The worker's settings: its own defaults, overridden.
+fn worker_settings(s: &Settings, request_timeout: Duration) -> anyhow::Result<WorkerSettings> {
+    let defaults = WorkerSettings::default();
+    let span = |value: Option<Span>, default: Duration| value.map_or(default, |v| v.0);
+    let lease = span(s.lease, defaults.lease);
+    // A lease must outlast any call, or a slow call would be made twice.
+    if lease < request_timeout * 2 {
+        bail!("lease: must be at least twice the request timeout");
+    }
+    let retention = span(s.retention, defaults.retention.unwrap_or(Duration::ZERO));
+    Ok(WorkerSettings {
+        concurrency: at_least_one(
+            s.worker_concurrency.unwrap_or(defaults.concurrency),
+            "worker-concurrency",
+        )?,
+        per_webhook: at_least_one(
+            s.worker_per_webhook.unwrap_or(defaults.per_webhook),
+            "worker-per-webhook",
+        )?,
+        lease,
+        poll_interval: span(s.poll_interval, defaults.poll_interval).max(Duration::from_millis(10)),
+        health: Health {
+            disable_after: span(s.auto_disable_after, defaults.health.disable_after),
+            disable_min_failures: s
+                .auto_disable_min_failures
+                .unwrap_or(defaults.health.disable_min_failures),
+        },
+        retention: (!retention.is_zero()).then_some(retention),
+        recovery_window: span(s.recovery_window, defaults.recovery_window).max(retention),
+        ..defaults
+    })
 }

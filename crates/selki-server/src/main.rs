@@ -27,6 +27,10 @@ async fn main() -> anyhow::Result<()> {
     init_logging(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            println!("{config:#?}");
+            Ok(())
+        }
         Command::Serve => {
             raise_open_file_limit();
             let app = App::build(config, clock).await?;

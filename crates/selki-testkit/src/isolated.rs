@@ -65,6 +65,9 @@ fn enter_isolation(hosts: &[(&str, &str)]) {
         file.to_str().expect("utf-8"),
         "/etc/hosts",
     ]);
+    // The mount holds the file now: nothing is left in the temporary
+    // directory once the namespace is gone.
+    let _ = std::fs::remove_file(&file);
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {

@@ -129,6 +129,67 @@ fn a_bad_setting_stops_start_up_with_a_message_naming_it() {
     check(&["--config", "/nonexistent/selki.toml"], &[], "config");
 }
 
+/// The configuration a server resolves with `args`, as `config` prints it.
+fn resolved(args: &[&str]) -> String {
+    let output = server_command()
+        .args(args)
+        .arg("config")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The defaults are written once, in the code; `--help` states them, and
+/// a server given each stated default as a flag resolves exactly as one
+/// given nothing. (Defaults said in words, like "none", are not values.)
+#[test]
+fn every_default_help_states_is_the_one_the_server_uses() {
+    let output = server_command().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let unset = resolved(&[]);
+    let mut checked = 0;
+    for (flag, stated) in stated_defaults(&help) {
+        if ["none", "sqlite://selki.db?mode=rwc"].contains(&stated.as_str()) || stated.contains(' ')
+        {
+            continue;
+        }
+        assert_eq!(
+            resolved(&[&flag, &stated]),
+            unset,
+            "{flag} {stated}: --help states a default the server does not use"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} defaults checked:\n{help}");
+}
+
+/// `(--flag, value)` for each `[default: value…]` in the help text.
+fn stated_defaults(help: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut flag = None;
+    for line in help.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("--") {
+            flag = rest.split([' ', '<']).next().map(|f| format!("--{f}"));
+        }
+        if let (Some(flag), Some((_, rest))) = (&flag, line.split_once("[default: ")) {
+            let value = rest
+                .split(['\u{5d}'])
+                .next()
+                .and_then(|v| v.split(", ").next())
+                .and_then(|v| v.split(": ").next())
+                .unwrap_or_default();
+            found.push((flag.clone(), value.to_owned()));
+        }
+    }
+    found
+}
+
 #[test]
 fn help_documents_every_setting() {
     let output = server_command().arg("--help").output().expect("run");
