@@ -112,7 +112,7 @@ async fn handle(
             .unwrap_or_default()
             .to_owned()
     };
-    let webhook = header("selki-webhook-id");
+    let webhook = header(selki_webhooks::name::SELKI_WEBHOOK_ID);
     let (verified, delay) = {
         let endpoints = shared.endpoints.read().unwrap_or_else(|e| e.into_inner());
         match endpoints.get(&webhook) {
@@ -130,7 +130,7 @@ async fn handle(
     }
     let _ = receipts.send(Receipt {
         webhook,
-        event: header("webhook-id"),
+        event: header(selki_webhooks::name::WEBHOOK_ID),
         at: Instant::now(),
     });
     StatusCode::OK

@@ -68,7 +68,7 @@ async fn handle(
             .unwrap_or("-")
             .to_owned()
     };
-    let event_id = header("webhook-id");
+    let event_id = header(selki_webhooks::name::WEBHOOK_ID);
     let (kind, verdict, answer) = match &receiver.webhook {
         None => (
             subscription(&body),
@@ -93,7 +93,7 @@ async fn handle(
         answer.0.as_u16()
     );
     if receiver.verbose {
-        println!("  call {}", header("selki-webhook-call-id"));
+        println!("  call {}", header(selki_webhooks::name::SELKI_WEBHOOK_CALL_ID));
         println!("  {}", String::from_utf8_lossy(&body));
     }
     answer

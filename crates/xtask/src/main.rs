@@ -2,12 +2,15 @@
 //! that it builds in seconds.
 //!
 //! - `ci`: installs what is missing, then runs every check CI runs.
+//! - `invariants`: the architecture's invariants the dependency graph does
+//!   not enforce (ARCHITECTURE.md), checked by reading the sources.
 //! - `wasm`: builds the npm package into `sdk-wasm/dist`.
 //! - `bench-sdk`: the receiver SDK's benchmarks, native and in Node.
 //! - `quick-start`: runs the README's quick start as written, and checks it.
 //! - `bench [--smoke] [selki-bench flags]`: the performance harness on a
 //!   release build (`--smoke`: tiny sizes on the debug build, as CI does).
 
+mod checks;
 mod install;
 mod run;
 
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "ci" => ci(),
+        "invariants" => checks::invariants(),
         "quick-start" => quick_start(),
         "bench" => install::postgres()
             .and_then(|()| install::pgbench())
@@ -31,7 +35,7 @@ fn main() -> ExitCode {
             .and_then(|()| wasm())
             .and_then(|()| bench_sdk()),
         _ => {
-            eprintln!("usage: cargo xtask <ci | wasm | bench [--smoke] | bench-sdk | quick-start>");
+            eprintln!("usage: cargo xtask <ci | invariants | wasm | bench [--smoke] | bench-sdk | quick-start>");
             return ExitCode::from(2);
         }
     };
@@ -62,6 +66,7 @@ fn ci() -> Result<(), Failed> {
     step("rustfmt", || {
         Cmd::new("cargo").args(["fmt", "--all", "--check"]).run()
     })?;
+    step("architecture invariants", checks::invariants)?;
     step("clippy", || {
         Cmd::new("cargo")
             .args(["clippy", "--workspace", "--all-targets", "--all-features"])
