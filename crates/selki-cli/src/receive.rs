@@ -93,7 +93,10 @@ async fn handle(
         answer.0.as_u16()
     );
     if receiver.verbose {
-        println!("  call {}", header(selki_webhooks::name::SELKI_WEBHOOK_CALL_ID));
+        println!(
+            "  call {}",
+            header(selki_webhooks::name::SELKI_WEBHOOK_CALL_ID)
+        );
         println!("  {}", String::from_utf8_lossy(&body));
     }
     answer

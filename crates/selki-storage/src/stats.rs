@@ -35,7 +35,7 @@ impl RollupKey {
             bucket_start: call.started_at.floor_to(BUCKET),
             outcome: call.outcome.as_str(),
             http_status: call.http_status.map_or(0, i64::from),
-            latency_bucket: latency_bucket(millis(call.duration)),
+            latency_bucket: latency_bucket(call.duration),
         }
     }
 }
@@ -78,17 +78,18 @@ pub(crate) async fn add_to_rollups(
 /// them is at most that far above the true value.
 const STEPS_PER_DOUBLING: f64 = 4.0;
 
-pub(crate) fn latency_bucket(duration_ms: i64) -> i64 {
+/// The bucket of a call's duration (counted in whole milliseconds).
+pub(crate) fn latency_bucket(duration: Duration) -> i64 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-    let bucket = ((duration_ms.max(0) as f64 + 1.0).log2() * STEPS_PER_DOUBLING).floor() as i64;
+    let bucket = ((millis(duration) as f64 + 1.0).log2() * STEPS_PER_DOUBLING).floor() as i64;
     bucket
 }
 
-/// The largest duration (ms) in a latency bucket.
-fn bucket_upper_ms(bucket: i64) -> u64 {
+/// The longest duration (whole milliseconds) in a latency bucket.
+fn bucket_upper(bucket: i64) -> Duration {
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
     let upper = (2f64.powf((bucket + 1) as f64 / STEPS_PER_DOUBLING) - 1.0).ceil() as u64;
-    upper.saturating_sub(1).max(1)
+    Duration::from_millis(upper.saturating_sub(1).max(1))
 }
 
 /// The Overview's numbers.
@@ -96,10 +97,11 @@ fn bucket_upper_ms(bucket: i64) -> u64 {
 pub struct WebhookStats {
     pub total_calls: u64,
     pub successful_calls: u64,
-    /// Response-time percentiles of the window's calls (ms); `None` without calls.
-    pub p50_ms: Option<u64>,
-    pub p95_ms: Option<u64>,
-    pub p99_ms: Option<u64>,
+    /// Response-time percentiles of the window's calls (each the top of
+    /// its latency bucket); `None` without calls.
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub p99: Option<Duration>,
     /// Calls per HTTP status (0: no response), ascending.
     pub by_status: Vec<(u16, u64)>,
     pub consecutive_failures: u64,
@@ -190,12 +192,12 @@ impl Store {
             let mut seen = 0;
             latencies.iter().find_map(|(bucket, calls)| {
                 seen += calls;
-                (seen >= rank).then(|| bucket_upper_ms(*bucket))
+                (seen >= rank).then(|| bucket_upper(*bucket))
             })
         };
-        stats.p50_ms = percentile(50);
-        stats.p95_ms = percentile(95);
-        stats.p99_ms = percentile(99);
+        stats.p50 = percentile(50);
+        stats.p95 = percentile(95);
+        stats.p99 = percentile(99);
         Ok(())
     }
 }

@@ -58,13 +58,19 @@ pub(crate) fn invariants() -> Result<(), Failed> {
     let checks: [(&str, fn(&Path) -> Vec<String>); 9] = [
         ("our crates depend only downwards", layering),
         ("SQL only in selki-storage", sql_outside_storage),
-        ("delivery statuses spelled only in their modules", status_literals),
+        (
+            "delivery statuses spelled only in their modules",
+            status_literals,
+        ),
         ("the server reads the clock only through Clock", clock_reads),
         ("anyhow only in binaries", anyhow_in_libraries),
         ("header names only from selki-webhooks", header_literals),
         ("no parse asserted on a request path", asserted_parses),
         ("no unit test where tests never run", hidden_tests),
-        ("vendor/sqlx-core matches the sqlx in Cargo.lock", vendored_sqlx),
+        (
+            "vendor/sqlx-core matches the sqlx in Cargo.lock",
+            vendored_sqlx,
+        ),
     ];
     let mut broken = Vec::new();
     for (name, check) in checks {

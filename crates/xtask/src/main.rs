@@ -35,7 +35,9 @@ fn main() -> ExitCode {
             .and_then(|()| wasm())
             .and_then(|()| bench_sdk()),
         _ => {
-            eprintln!("usage: cargo xtask <ci | invariants | wasm | bench [--smoke] | bench-sdk | quick-start>");
+            eprintln!(
+                "usage: cargo xtask <ci | invariants | wasm | bench [--smoke] | bench-sdk | quick-start>"
+            );
             return ExitCode::from(2);
         }
     };

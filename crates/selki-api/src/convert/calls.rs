@@ -296,7 +296,7 @@ pub(crate) fn call_to_proto(c: &CallRecord) -> pb::Call {
 }
 
 pub(crate) fn stats_to_proto(s: &WebhookStats) -> pb::WebhookStats {
-    let ms = |v: Option<u64>| v.map(|ms| duration_to_proto(Duration::from_millis(ms)));
+    let shown = |v: Option<Duration>| v.map(duration_to_proto);
     #[allow(clippy::cast_precision_loss)]
     let success_rate = if s.total_calls == 0 {
         0.0
@@ -308,9 +308,9 @@ pub(crate) fn stats_to_proto(s: &WebhookStats) -> pb::WebhookStats {
         successful_calls: s.successful_calls,
         failed_calls: s.total_calls - s.successful_calls,
         success_rate,
-        p50_duration: ms(s.p50_ms),
-        p95_duration: ms(s.p95_ms),
-        p99_duration: ms(s.p99_ms),
+        p50_duration: shown(s.p50),
+        p95_duration: shown(s.p95),
+        p99_duration: shown(s.p99),
         consecutive_failures: s.consecutive_failures,
         last_success_time: s.last_success.map(timestamp_to_proto),
         last_failure_time: s.last_failure.map(timestamp_to_proto),
