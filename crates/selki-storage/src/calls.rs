@@ -123,9 +123,6 @@ impl Store {
         tx: &mut Transaction<'static, Any>,
         calls: &[&CallRecord],
     ) -> Result<(), StoreError> {
-        if !self.backend.shared() {
-            return Ok(());
-        }
         for chunk in calls.chunks(IDS_PER_NOTIFICATION) {
             let ids: Vec<String> = chunk.iter().map(|c| c.id.to_string()).collect();
             let payload = format!("{}:{}", self.signals.instance(), ids.join(","));

@@ -161,6 +161,23 @@ impl Backend {
         crate::sql::int(&row, "now_ms").map(Some)
     }
 
+    /// Where to listen for the other processes' notifications.
+    pub(crate) fn listens_at(self, url: &str) -> Option<String> {
+        self.shared().then(|| url.to_owned())
+    }
+
+    /// The database file of a SQLite URL (the sole-worker lock goes beside
+    /// it); `None` for PostgreSQL or an in-memory database.
+    pub(crate) fn sqlite_file(self, url: &str) -> Option<std::path::PathBuf> {
+        if self.shared() {
+            return None;
+        }
+        let rest = url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+    }
+
     /// Group-commit writers. PostgreSQL commits several transactions at
     /// once, so a few keep it busy while each gathers its group; SQLite has
     /// one writer.

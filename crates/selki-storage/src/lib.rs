@@ -85,14 +85,6 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
 }
 
-/// The file of a `sqlite:` URL; `None` for an in-memory database.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
-}
-
 impl Store {
     /// Connects to `postgres://…` or `sqlite:…` (the file is created when
     /// missing) and starts the group-commit writers. Does not migrate:
@@ -106,8 +98,8 @@ impl Store {
         let backend = Backend::of(url);
         let pool = backend.pool(url).await?;
         let started = clock.now();
-        let postgres_url = backend.shared().then(|| url.to_owned());
-        let sqlite_path = (!backend.shared()).then(|| sqlite_file(url)).flatten();
+        let postgres_url = backend.listens_at(url);
+        let sqlite_path = backend.sqlite_file(url);
         let mut store = Self {
             pool,
             backend,
