@@ -52,10 +52,13 @@ const LAYERS: [(&str, &[&str]); 10] = [
     ("selki-bench", &["selki-proto", "selki-webhooks"]),
 ];
 
+/// One check: what breaks its invariant, as `file:line: why`.
+type Check = fn(&Path) -> Vec<String>;
+
 /// Runs every check; fails listing every violation.
 pub(crate) fn invariants() -> Result<(), Failed> {
     let root = crate::root();
-    let checks: [(&str, fn(&Path) -> Vec<String>); 9] = [
+    let checks: [(&str, Check); 9] = [
         ("our crates depend only downwards", layering),
         ("SQL only in selki-storage", sql_outside_storage),
         (
