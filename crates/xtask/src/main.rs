@@ -4,6 +4,7 @@
 //! - `ci`: installs what is missing, then runs every check CI runs.
 //! - `invariants`: the architecture's invariants the dependency graph does
 //!   not enforce (ARCHITECTURE.md), checked by reading the sources.
+//! - `breaking`: `buf breaking` against every earlier version of the proto.
 //! - `wasm`: builds the npm package into `sdk-wasm/dist`.
 //! - `bench-sdk`: the receiver SDK's benchmarks, native and in Node.
 //! - `quick-start`: runs the README's quick start as written, and checks it.
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "ci" => ci(),
         "invariants" => checks::invariants(),
+        "breaking" => buf_breaking(),
         "quick-start" => quick_start(),
         "bench" => install::postgres()
             .and_then(|()| install::pgbench())
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
             .and_then(|()| bench_sdk()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | invariants | wasm | bench [--smoke] | bench-sdk | quick-start>"
+                "usage: cargo xtask <ci | invariants | breaking | wasm | bench [--smoke] | bench-sdk | quick-start>"
             );
             return ExitCode::from(2);
         }
@@ -101,6 +103,7 @@ fn ci() -> Result<(), Failed> {
             .arg("lint")
             .run()
     })?;
+    step("buf breaking", buf_breaking)?;
     step("python grpcio client", python_client)?;
     step("README quick start", quick_start)?;
     step("node tests", || {
@@ -159,6 +162,44 @@ fn wasm() -> Result<(), Failed> {
             .arg(&wasm)
             .arg("-o")
             .arg(&wasm)
+            .run()?;
+    }
+    Ok(())
+}
+
+/// The first commit whose contract clients were built against (the server
+/// core); the one before it renamed a field freely.
+const FIRST_CONTRACT: &str = "f790f8d";
+
+/// The proto only grows: it is compared with every earlier version of it
+/// in the history since the first contract, so no change ever removes or
+/// renames what a client of any earlier main uses.
+fn buf_breaking() -> Result<(), Failed> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let range = match git(&["rev-parse", "--verify", "--quiet", FIRST_CONTRACT]) {
+        Some(_) => format!("{FIRST_CONTRACT}^..HEAD"),
+        // A shallow clone: every earlier version it holds.
+        None => "HEAD".to_owned(),
+    };
+    let versions = git(&["log", "--format=%H", &range, "--", "proto"])
+        .ok_or_else(|| Failed("git log of proto/ failed".into()))?;
+    let versions: Vec<&str> = versions.lines().collect();
+    if versions.is_empty() {
+        return Err(Failed("no earlier version of proto/ in the history".into()));
+    }
+    for commit in versions {
+        Cmd::new(root().join("node_modules/.bin/buf"))
+            .arg("breaking")
+            .arg("--against")
+            .arg(format!(".git#ref={commit},depth=1000"))
             .run()?;
     }
     Ok(())
