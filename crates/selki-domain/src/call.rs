@@ -12,6 +12,8 @@ pub enum CallTrigger {
     Automatic,
     Manual,
     Test,
+    /// A delivery sent again by a replay, first try or retry.
+    Replay,
 }
 
 /// How a call ended. Only `Success` counts as delivered.
@@ -29,7 +31,12 @@ pub enum CallOutcome {
     SigningUnavailable,
 }
 
-crate::names!(CallTrigger { Automatic => "automatic", Manual => "manual", Test => "test" });
+crate::names!(CallTrigger {
+    Automatic => "automatic",
+    Manual => "manual",
+    Test => "test",
+    Replay => "replay",
+});
 crate::names!(CallOutcome {
     Success => "success",
     HttpStatus => "http_status",
@@ -62,6 +69,24 @@ pub struct CallRecord {
     pub duration: Duration,
     pub error_message: Option<String>,
     pub response_excerpt: Option<String>,
+    /// The W3C trace id of the delivery's trace, when it has one.
+    pub trace_id: Option<String>,
+    /// The request as sent and the response's headers: recorded with every
+    /// call, read back only for one call (listings leave it out).
+    pub capture: Option<Box<CallCapture>>,
+}
+
+/// What a call sent and what headers came back, to reproduce it by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallCapture {
+    /// Every request header sent, in order: `(name, value, sensitive)`;
+    /// a sensitive custom header's value is already [`crate::MASK`].
+    pub request_headers: Vec<(String, String, bool)>,
+    /// The response's headers (bounded by the sender; text made safe).
+    pub response_headers: Vec<(String, String)>,
+    /// The body. Written only for a test call (every other call's body is
+    /// its event's, stored once); read back for every call, from its event.
+    pub body: Option<String>,
 }
 
 impl CallRecord {
@@ -83,6 +108,12 @@ impl CallRecord {
                 .error_message
                 .as_ref()
                 .map(|_| "[the error message could not be stored]".to_owned()),
+            capture: self.capture.as_ref().map(|c| {
+                Box::new(CallCapture {
+                    response_headers: Vec::new(),
+                    ..(**c).clone()
+                })
+            }),
             ..self.clone()
         }
     }

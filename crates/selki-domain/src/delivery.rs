@@ -136,10 +136,18 @@ pub struct Claimed {
     pub event_type: EventType,
     pub webhook_id: WebhookId,
     pub organization: OrganizationId,
-    /// This attempt's number, from 1.
+    /// This attempt's number, from 1, counting every call ever made for
+    /// it: a recovered or replayed delivery goes on from where it was.
     pub attempt: u32,
+    /// This attempt's number within its current round of retries (from 1):
+    /// what the retry policy counts. A recovery or replay starts a round.
+    pub round_attempt: u32,
+    /// Why this round's calls are made: automatic, or a replay.
+    pub trigger: crate::CallTrigger,
     /// Exactly the JSON to POST.
     pub body: String,
+    /// The trace its event belongs to, if it has one.
+    pub traceparent: Option<crate::TraceParent>,
     /// The claim's lease; `None` for a delivery made again by hand, which
     /// no worker holds.
     pub lease: Option<LeaseToken>,

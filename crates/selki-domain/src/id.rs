@@ -51,6 +51,13 @@ macro_rules! prefixed_id {
                 Self(next_ulid(now))
             }
 
+            /// The smallest id of a millisecond: ids made at or after
+            /// `time` sort at or after it (a time range as an id range).
+            pub fn first_at(time: UnixMs) -> Self {
+                let ms = time.as_millis().clamp(0, (1 << 48) - 1).cast_unsigned();
+                Self(Ulid::from_parts(ms, 0))
+            }
+
             pub fn parse(text: &str) -> Result<Self, IdError> {
                 let error = || IdError { kind: $kind, prefix: $prefix, text: text.chars().take(64).collect() };
                 let rest = text

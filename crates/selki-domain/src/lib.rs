@@ -21,14 +21,17 @@ macro_rules! names {
 }
 pub(crate) use names;
 
+mod access;
 mod call;
 mod delivery;
 mod id;
 mod invalid;
 mod time;
+mod trace;
 mod webhook;
 
-pub use call::{CallOutcome, CallRecord, CallTrigger};
+pub use access::{KeyAccess, Operation};
+pub use call::{CallCapture, CallOutcome, CallRecord, CallTrigger};
 pub use delivery::{
     Attempt, Claimed, DeliveryStatus, Health, LeaseToken, Next, Opened, Target, TargetState,
     Unopenable,
@@ -36,6 +39,7 @@ pub use delivery::{
 pub use id::{ApiKeyId, CallId, DeliveryId, EventId, IdError, OrganizationId, WebhookId};
 pub use invalid::Invalid;
 pub use time::{Clock, SyncedClock, SystemClock, UnixMs, millis};
+pub use trace::TraceParent;
 pub use webhook::{
     CustomHeaders, EndpointUrl, EventTypes, Header, HeaderError, HeaderInput, MASK,
     MAX_HEADER_BYTES, MAX_HEADERS, MAX_URL_LEN, RetryPolicy, UrlPolicy, WebhookName,

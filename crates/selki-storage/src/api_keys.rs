@@ -2,14 +2,14 @@
 
 use std::collections::HashSet;
 
-use selki_domain::{ApiKeyId, OrganizationId};
+use selki_domain::{ApiKeyId, KeyAccess, OrganizationId};
 use sqlx::any::AnyRow;
 
 use crate::sql::{list, opt_text, opt_time, parsed, text, time};
 
 use crate::{ApiKey, ApiKeyScope, NewApiKey, Page, Scope, Store, StoreError};
 
-const COLUMNS: &str = "id, organization_id, name, created_at, revoked_at";
+const COLUMNS: &str = "id, organization_id, access, name, created_at, revoked_at";
 
 impl Store {
     pub async fn create_api_key(&self, new: &NewApiKey) -> Result<ApiKey, StoreError> {
@@ -20,8 +20,8 @@ impl Store {
             ApiKeyScope::Organization(org) => Some(org.as_str().to_owned()),
         };
         let sql = format!(
-            "INSERT INTO api_keys (id, organization_id, name, secret_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+            "INSERT INTO api_keys (id, organization_id, name, secret_hash, created_at, access) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -29,6 +29,7 @@ impl Store {
             .bind(new.name.clone())
             .bind(new.secret_hash.to_vec())
             .bind(now.as_millis())
+            .bind(new.access.as_str())
             .fetch_one(&self.pool)
             .await?;
         api_key_from(&row)
@@ -113,6 +114,9 @@ fn api_key_from(row: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: parsed("id", &text(row, "id")?, ApiKeyId::parse)?,
         scope,
+        access: parsed("access", &text(row, "access")?, |a| {
+            KeyAccess::parse(a).ok_or("unknown access")
+        })?,
         name: text(row, "name")?,
         created_at: time(row, "created_at")?,
         revoked_at: opt_time(row, "revoked_at")?,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use selki_domain::{
-    CallId, CallOutcome, CallRecord, CallTrigger, DeliveryId, EventId, OrganizationId, UnixMs,
-    WebhookId, millis,
+    CallCapture, CallId, CallOutcome, CallRecord, CallTrigger, DeliveryId, EventId, OrganizationId,
+    UnixMs, WebhookId, millis,
 };
 use selki_webhooks::EventType;
 use sqlx::any::AnyRow;
@@ -27,29 +27,98 @@ pub struct CallFilter {
     pub from: Option<UnixMs>,
     /// Started before.
     pub until: Option<UnixMs>,
+    pub event_id: Option<EventId>,
+    pub delivery_id: Option<DeliveryId>,
+    pub http_status: Option<StatusFilter>,
+    pub trigger: Option<CallTrigger>,
 }
+
+/// Which HTTP statuses a listing wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Exact(u16),
+    /// 1 to 5: 1xx to 5xx.
+    Class(u8),
+    /// No response arrived.
+    NoResponse,
+}
+
+impl StatusFilter {
+    /// The range of stored statuses, both ends included (0: no response).
+    fn range(self) -> (i64, i64) {
+        match self {
+            Self::Exact(status) => (i64::from(status), i64::from(status)),
+            Self::Class(class) => (i64::from(class) * 100, i64::from(class) * 100 + 99),
+            Self::NoResponse => (0, 0),
+        }
+    }
+}
+
+impl CallFilter {
+    /// Whether anything but the webhook narrows the listing (then the scan
+    /// is bounded, see [`CallPage`]), other than a delivery, whose few
+    /// calls are found by index.
+    fn narrows(&self) -> bool {
+        self.delivery_id.is_none()
+            && (self.succeeded.is_some()
+                || self.outcome.is_some()
+                || self.event_type.is_some()
+                || self.from.is_some()
+                || self.until.is_some()
+                || self.event_id.is_some()
+                || self.http_status.is_some()
+                || self.trigger.is_some())
+    }
+}
+
+/// A page of calls, and where the scan stopped when it did before the page
+/// was full.
+#[derive(Debug, Clone, Default)]
+pub struct CallPage {
+    pub calls: Vec<CallRecord>,
+    /// With a filter, a listing examines at most [`SCAN_BUDGET`] calls: when
+    /// they ran out first, the last one examined (the next page starts
+    /// below it).
+    pub scanned_to: Option<CallId>,
+}
+
+/// Calls one filtered listing examines at most, so that a filter matching
+/// nothing costs a bounded read however many calls a webhook has.
+pub const SCAN_BUDGET: u32 = 10_000;
 
 const COLUMNS: &str = "id, delivery_id, webhook_id, organization_id, event_id, event_type, \
     attempt, call_trigger, outcome, http_status, url, started_at, duration_ms, error_message, \
-    response_excerpt";
+    response_excerpt, trace_id";
+
+/// A call with what it sent and got back, and its body (its event's).
+const FULL_COLUMNS: &str = "c.id, c.delivery_id, c.webhook_id, c.organization_id, c.event_id, \
+    c.event_type, c.attempt, c.call_trigger, c.outcome, c.http_status, c.url, c.started_at, \
+    c.duration_ms, c.error_message, c.response_excerpt, c.trace_id, c.request_headers, \
+    c.response_headers, COALESCE(c.test_body, e.body) AS body";
 
 /// Notifications carry call ids, comma-separated: at most this many per
 /// notification keeps the payload well under PostgreSQL's 8,000 bytes.
 const IDS_PER_NOTIFICATION: usize = 200;
-/// Rows per multi-row statement: 15 parameters each, well under SQLite's
+/// Rows per multi-row statement: 19 parameters each, well under SQLite's
 /// and PostgreSQL's parameter limits.
 const CALLS_PER_INSERT: usize = 64;
 
 impl Store {
     /// A webhook's calls, newest first, a page at a time (the page token is
-    /// the last call id seen).
+    /// the last call id seen). A filtered listing examines at most
+    /// [`SCAN_BUDGET`] calls.
     pub async fn list_calls(
         &self,
         scope: &Scope,
         webhook: WebhookId,
         filter: CallFilter,
         page: Page<CallId>,
-    ) -> Result<Vec<CallRecord>, StoreError> {
+    ) -> Result<CallPage, StoreError> {
+        let boundary = match filter.narrows() {
+            true => self.scan_boundary(webhook, page.after).await?,
+            false => None,
+        };
+        let status = filter.http_status.map(StatusFilter::range);
         let sql = format!(
             "SELECT {COLUMNS} FROM calls WHERE webhook_id = $1 \
              AND ($2 IS NULL OR organization_id = $2) AND ($3 IS NULL OR id < $3) \
@@ -58,7 +127,11 @@ impl Store {
              AND ($5 IS NULL OR outcome = $5) AND ($6 IS NULL OR event_type = $6) \
              AND (CAST($7 AS BIGINT) IS NULL OR started_at >= CAST($7 AS BIGINT)) \
              AND (CAST($8 AS BIGINT) IS NULL OR started_at < CAST($8 AS BIGINT)) \
-             ORDER BY id DESC LIMIT $9"
+             AND ($9 IS NULL OR event_id = $9) AND ($10 IS NULL OR delivery_id = $10) \
+             AND (CAST($11 AS BIGINT) IS NULL OR \
+                  COALESCE(http_status, 0) BETWEEN CAST($11 AS BIGINT) AND CAST($12 AS BIGINT)) \
+             AND ($13 IS NULL OR call_trigger = $13) AND ($14 IS NULL OR id >= $14) \
+             ORDER BY id DESC LIMIT $15"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(webhook.to_string())
@@ -69,26 +142,88 @@ impl Store {
             .bind(filter.event_type.map(EventType::as_str))
             .bind(filter.from.map(UnixMs::as_millis))
             .bind(filter.until.map(UnixMs::as_millis))
+            .bind(filter.event_id.map(|id| id.to_string()))
+            .bind(filter.delivery_id.map(|id| id.to_string()))
+            .bind(status.map(|(low, _)| low))
+            .bind(status.map(|(_, high)| high))
+            .bind(filter.trigger.map(CallTrigger::as_str))
+            .bind(boundary.map(|id| id.to_string()))
             .bind(i64::from(page.limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(call_from).collect()
+        let calls: Vec<CallRecord> = rows.iter().map(call_from).collect::<Result<_, _>>()?;
+        // A page that is not full was cut by the scan's bound, if it had one.
+        let scanned_to = boundary.filter(|_| calls.len() < page.limit as usize);
+        Ok(CallPage { calls, scanned_to })
     }
 
+    /// The oldest of the next [`SCAN_BUDGET`] calls of a webhook after
+    /// `after`, if it has that many: how far a filtered listing looks.
+    async fn scan_boundary(
+        &self,
+        webhook: WebhookId,
+        after: Option<CallId>,
+    ) -> Result<Option<CallId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM calls WHERE webhook_id = $1 AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT 1 OFFSET $3",
+        )
+        .bind(webhook.to_string())
+        .bind(after.map(|id| id.to_string()))
+        .bind(i64::from(SCAN_BUDGET - 1))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| parsed("id", &text(&row, "id")?, CallId::parse))
+            .transpose()
+    }
+
+    /// One call with what it sent, what came back and its body; `None`
+    /// outside the scope or once its webhook was deleted (as for listing).
     pub async fn get_call(
         &self,
         scope: &Scope,
         id: CallId,
     ) -> Result<Option<CallRecord>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM calls WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)"
+            "SELECT {FULL_COLUMNS} FROM calls c \
+             JOIN webhooks w ON w.id = c.webhook_id AND w.deleted_at IS NULL \
+             LEFT JOIN events e ON e.id = c.event_id \
+             WHERE c.id = $1 AND ($2 IS NULL OR c.organization_id = $2)"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(scope.organization().map(str::to_owned))
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(call_from).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let mut call = call_from(&row)?;
+        call.capture = Some(Box::new(capture_from(&row)?));
+        Ok(Some(call))
+    }
+
+    /// The latest call of each of these deliveries.
+    pub(crate) async fn last_calls(
+        &self,
+        deliveries: &[DeliveryId],
+    ) -> Result<std::collections::HashMap<DeliveryId, CallRecord>, StoreError> {
+        let mut last = std::collections::HashMap::new();
+        for chunk in deliveries.chunks(100) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM calls WHERE delivery_id IN ({}) ORDER BY id",
+                list(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let call = call_from(&row)?;
+                if let Some(delivery) = call.delivery_id {
+                    last.insert(delivery, call);
+                }
+            }
+        }
+        Ok(last)
     }
 
     /// The calls with these ids that are in scope, oldest first.
@@ -163,11 +298,13 @@ async fn insert_chunk(
     let sql = format!(
         "INSERT INTO calls (id, delivery_id, webhook_id, organization_id, event_id, \
          event_type, attempt, call_trigger, outcome, http_status, url, started_at, \
-         duration_ms, error_message, response_excerpt) VALUES {}",
-        placeholders(calls.len(), 15)
+         duration_ms, error_message, response_excerpt, trace_id, request_headers, \
+         response_headers, test_body) VALUES {}",
+        placeholders(calls.len(), 19)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for call in calls {
+        let capture = call.capture.as_deref();
         query = query
             .bind(call.id.to_string())
             .bind(call.delivery_id.map(|id| id.to_string()))
@@ -183,7 +320,11 @@ async fn insert_chunk(
             .bind(call.started_at.as_millis())
             .bind(millis(call.duration))
             .bind(call.error_message.as_deref().map(storable))
-            .bind(call.response_excerpt.as_deref().map(storable));
+            .bind(call.response_excerpt.as_deref().map(storable))
+            .bind(call.trace_id.clone())
+            .bind(capture.map(|c| json(&c.request_headers)))
+            .bind(capture.map(|c| json(&c.response_headers)))
+            .bind(capture.and_then(|c| c.body.as_deref().map(storable)));
     }
     query.execute(&mut **tx).await?;
     Ok(())
@@ -221,5 +362,29 @@ fn call_from(row: &AnyRow) -> Result<CallRecord, StoreError> {
         duration: duration(row, "duration_ms")?,
         error_message: opt_text(row, "error_message")?,
         response_excerpt: opt_text(row, "response_excerpt")?,
+        trace_id: opt_text(row, "trace_id")?,
+        capture: None,
     })
+}
+
+fn capture_from(row: &AnyRow) -> Result<CallCapture, StoreError> {
+    let corrupt = |column: &str| StoreError::Corrupt(format!("{column} of a call"));
+    let request_headers = match opt_text(row, "request_headers")? {
+        Some(text) => serde_json::from_str(&text).map_err(|_| corrupt("request_headers"))?,
+        None => Vec::new(),
+    };
+    let response_headers = match opt_text(row, "response_headers")? {
+        Some(text) => serde_json::from_str(&text).map_err(|_| corrupt("response_headers"))?,
+        None => Vec::new(),
+    };
+    Ok(CallCapture {
+        request_headers,
+        response_headers,
+        body: opt_text(row, "body")?,
+    })
+}
+
+/// Header lists as stored: JSON, text made safe for both databases.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    storable(&serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned()))
 }

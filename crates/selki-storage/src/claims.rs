@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use selki_domain::{
-    CallId, Claimed, DeliveryId, EndpointUrl, EventId, LeaseToken, Opened, OrganizationId, Target,
-    TargetState, UrlPolicy, WebhookId,
+    CallId, CallTrigger, Claimed, DeliveryId, EndpointUrl, EventId, LeaseToken, Opened,
+    OrganizationId, Target, TargetState, TraceParent, UrlPolicy, WebhookId,
 };
 use selki_webhooks::{EventType, Webhook};
 use sqlx::any::AnyRow;
 
-use crate::sql::{int, list, parsed, status, text};
+use crate::sql::{int, list, opt_text, parsed, status, text};
 use crate::webhooks::{retry_from, timeout_from};
 use crate::{Scope, Store, StoreError};
 
@@ -102,7 +102,8 @@ impl Store {
              UPDATE deliveries SET lease_until = $2, leased_by = $3 \
              FROM picked WHERE deliveries.id = picked.id \
              RETURNING deliveries.id, deliveries.event_id, deliveries.webhook_id, \
-             deliveries.organization_id, deliveries.attempts",
+             deliveries.organization_id, deliveries.attempts, deliveries.round_start, \
+             deliveries.round_trigger",
             picks.join(", "),
             union.join(" UNION ALL ")
         );
@@ -149,7 +150,7 @@ impl Store {
     ) -> Result<Option<Claimed>, StoreError> {
         let row = sqlx::query(
             "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
-             e.event_type, e.body FROM calls c JOIN deliveries d ON d.id = c.delivery_id \
+             d.round_start, d.round_trigger, e.event_type, e.body, e.traceparent FROM calls c JOIN deliveries d ON d.id = c.delivery_id \
              JOIN events e ON e.id = d.event_id \
              WHERE c.id = $1 AND ($2 IS NULL OR c.organization_id = $2)",
         )
@@ -196,15 +197,12 @@ impl Store {
             .collect())
     }
 
-    /// Each leased delivery's event: its type and body, by event id.
-    async fn bodies(
-        &self,
-        leased: &[Leased],
-    ) -> Result<HashMap<EventId, (EventType, String)>, StoreError> {
+    /// Each leased delivery's event: its type, body and trace, by event id.
+    async fn bodies(&self, leased: &[Leased]) -> Result<HashMap<EventId, Body>, StoreError> {
         let mut bodies = HashMap::with_capacity(leased.len());
         for chunk in leased.chunks(EVENTS_PER_READ) {
             let sql = format!(
-                "SELECT id, event_type, body FROM events WHERE id IN ({})",
+                "SELECT id, event_type, body, traceparent FROM events WHERE id IN ({})",
                 list(1, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -214,10 +212,7 @@ impl Store {
             for row in query.fetch_all(&self.pool).await? {
                 bodies.insert(
                     parsed("id", &text(&row, "id")?, EventId::parse)?,
-                    (
-                        parsed("event_type", &text(&row, "event_type")?, str::parse)?,
-                        text(&row, "body")?,
-                    ),
+                    body_from(&row)?,
                 );
             }
         }
@@ -256,6 +251,23 @@ impl Store {
 const WEBHOOKS_PER_CLAIM: usize = 16;
 const EVENTS_PER_READ: usize = 200;
 
+/// What a delivery POSTs, from its event.
+#[derive(Debug, Clone)]
+struct Body {
+    event_type: EventType,
+    body: String,
+    traceparent: Option<TraceParent>,
+}
+
+fn body_from(row: &AnyRow) -> Result<Body, StoreError> {
+    Ok(Body {
+        event_type: parsed("event_type", &text(row, "event_type")?, str::parse)?,
+        body: text(row, "body")?,
+        // One that no longer parses is dropped, not fatal: it only joins traces.
+        traceparent: opt_text(row, "traceparent")?.and_then(|t| TraceParent::parse(&t)),
+    })
+}
+
 /// A delivery row just leased, before its event and target are attached.
 struct Leased {
     delivery_id: DeliveryId,
@@ -263,6 +275,8 @@ struct Leased {
     webhook_id: WebhookId,
     organization: OrganizationId,
     attempts: i64,
+    round_start: i64,
+    trigger: CallTrigger,
 }
 
 fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
@@ -276,6 +290,13 @@ fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
             OrganizationId::parse,
         )?,
         attempts: int(row, "attempts")?,
+        round_start: int(row, "round_start")?,
+        trigger: match opt_text(row, "round_trigger")? {
+            None => CallTrigger::Automatic,
+            Some(t) => parsed("round_trigger", &t, |t| {
+                CallTrigger::parse(t).ok_or("unknown trigger")
+            })?,
+        },
     })
 }
 
@@ -284,20 +305,24 @@ impl Leased {
         self,
         lease: Option<&LeaseToken>,
         targets: &HashMap<WebhookId, Arc<Target>>,
-        bodies: &HashMap<EventId, (EventType, String)>,
+        bodies: &HashMap<EventId, Body>,
     ) -> Result<Claimed, StoreError> {
-        let (event_type, body) = bodies
+        let body = bodies
             .get(&self.event_id)
             .cloned()
             .ok_or_else(|| StoreError::Corrupt(format!("no event {}", self.event_id)))?;
+        let number = |n: i64| u32::try_from(n + 1).unwrap_or(u32::MAX);
         Ok(Claimed {
             delivery_id: self.delivery_id,
             event_id: self.event_id,
-            event_type,
+            event_type: body.event_type,
             webhook_id: self.webhook_id,
             organization: self.organization,
-            attempt: u32::try_from(self.attempts + 1).unwrap_or(u32::MAX),
-            body,
+            attempt: number(self.attempts),
+            round_attempt: number(self.attempts - self.round_start),
+            trigger: self.trigger,
+            body: body.body,
+            traceparent: body.traceparent,
             lease: lease.cloned(),
             target: targets
                 .get(&self.webhook_id)
@@ -312,17 +337,13 @@ const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, 
     retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
     previous_secret_key_id, previous_secret_expires_at";
 
-/// A delivery row joined with its event (`event_type`, `body`).
+/// A delivery row joined with its event (`event_type`, `body`, `traceparent`).
 fn claimed_from(
     row: &AnyRow,
     lease: Option<&LeaseToken>,
     targets: &HashMap<WebhookId, Arc<Target>>,
 ) -> Result<Claimed, StoreError> {
     let leased = leased_from(row)?;
-    let event = (
-        parsed("event_type", &text(row, "event_type")?, str::parse)?,
-        text(row, "body")?,
-    );
-    let bodies = HashMap::from([(leased.event_id, event)]);
+    let bodies = HashMap::from([(leased.event_id, body_from(row)?)]);
     leased.claimed(lease, targets, &bodies)
 }

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// The organization has as many webhooks as it may.
     #[error("organization `{organization}` has {max} webhooks, the most it may have")]
     TooManyWebhooks { organization: String, max: u32 },
+    /// A creation's request id names a webhook since deleted.
+    #[error("the request id was used by a webhook since deleted")]
+    RequestIdUsed,
     /// A submission would fan out to more deliveries than one may.
     #[error("the submission would create {deliveries} deliveries; at most {max} per submission")]
     TooManyDeliveries { deliveries: usize, max: usize },

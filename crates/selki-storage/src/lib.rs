@@ -17,6 +17,7 @@ mod error;
 mod group_commit;
 mod keyring;
 mod liveness;
+mod lookups;
 mod maintenance;
 mod migrations;
 mod model;
@@ -34,20 +35,22 @@ use std::sync::Arc;
 use selki_domain::{Clock, UnixMs};
 use sqlx::AnyPool;
 
-pub use calls::CallFilter;
+pub use calls::{CallFilter, CallPage, SCAN_BUDGET, StatusFilter};
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
 pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, SoleWorker, Writes};
-pub use maintenance::{Cutoffs, Pruned, QueueStats};
+pub use lookups::DeliveryPage;
+pub use maintenance::{Cutoffs, Pruned, QueueStats, Replay, Replayed};
 pub use model::{
-    Accepted, ApiKey, ApiKeyScope, NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState,
-    Webhook, WebhookFilter, WebhookPatch,
+    Accepted, ApiKey, ApiKeyScope, Created, DeliveryState, DeliveryView, EventFilter, EventKey,
+    NewApiKey, NewEvent, NewWebhook, Page, Scope, SigningState, StoredEvent, Webhook,
+    WebhookFilter, WebhookPatch,
 };
 pub use record::Recorded;
 pub use sealing::{Resealed, SealedCheck};
 pub use signals::RecordedCalls;
-pub use stats::WebhookStats;
+pub use stats::{DayOfCalls, SeriesBucket, WebhookStats, bucket_width};
 
 /// What one organization may make the store hold, so that no tenant's
 /// size becomes another's problem.

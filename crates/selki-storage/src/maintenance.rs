@@ -1,11 +1,36 @@
 //! Work on many rows at once: recovering failed deliveries, the queue's
 //! gauges, and retention.
 
-use selki_domain::{UnixMs, WebhookId};
+use selki_domain::{CallTrigger, EventId, EventTypes, UnixMs, WebhookId};
 
-use crate::sql::{count, opt_time, status, statuses};
+use crate::sql::{count, int, opt_time, status, statuses};
 use crate::stats::BUCKET;
 use crate::{Scope, Store, StoreError};
+
+/// What a replay sends again: a webhook's deliveries of the events
+/// accepted in a time range, optionally of some types.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub webhook: WebhookId,
+    /// The caller's id for it: a replay asked again is not made twice.
+    pub id: String,
+    pub from: UnixMs,
+    pub until: UnixMs,
+    pub event_types: Option<EventTypes>,
+    /// More matching deliveries than this and nothing is replayed.
+    pub max: u32,
+}
+
+/// What a replay came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// This many deliveries are queued again.
+    Queued(u64),
+    /// The replay id was seen: its replay had queued this many.
+    Duplicate(u64),
+    /// The range holds more deliveries than a replay may send.
+    TooMany,
+}
 
 /// The delivery queue, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,14 +67,16 @@ impl Pruned {
 }
 
 impl Store {
-    /// Puts a webhook's failed and skipped deliveries created since
-    /// `since` back in the queue with a fresh set of attempts, oldest
-    /// first, at most `limit`. `None` if there is no such webhook in scope.
+    /// Puts a webhook's failed and skipped deliveries created since `since`
+    /// (and before `until`) back in the queue with a fresh round of
+    /// attempts, oldest first, at most `limit`. Their attempts go on
+    /// counting from where they were. `None` if there is no such webhook in
+    /// scope.
     pub async fn recover_deliveries(
         &self,
         scope: &Scope,
         webhook: WebhookId,
-        since: UnixMs,
+        (since, until): (UnixMs, Option<UnixMs>),
         limit: u32,
     ) -> Result<Option<u64>, StoreError> {
         if self.get_webhook(scope, webhook).await?.is_none() {
@@ -59,18 +86,19 @@ impl Store {
         let recovered = sqlx::query(concat!(
             "UPDATE deliveries SET status = ",
             status!(Pending),
-            ", attempts = 0, next_attempt_at = $3, \
+            ", round_start = attempts, round_trigger = NULL, next_attempt_at = $3, \
              lease_until = NULL, leased_by = NULL, updated_at = $3 \
              WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 \
                AND status IN ",
             statuses!(Failed, Skipped),
-            " AND created_at >= $2 \
+            " AND created_at >= $2 AND (CAST($5 AS BIGINT) IS NULL OR created_at < CAST($5 AS BIGINT)) \
                ORDER BY created_at LIMIT $4)"
         ))
         .bind(webhook.to_string())
         .bind(since.as_millis())
         .bind(now.as_millis())
         .bind(i64::from(limit))
+        .bind(until.map(UnixMs::as_millis))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -78,6 +106,101 @@ impl Store {
             self.announce_due().await?;
         }
         Ok(Some(recovered))
+    }
+
+    /// Sends a webhook's deliveries of a time range's events again, whatever
+    /// their state (pending ones are left to go as they are), in one
+    /// transaction with the record of the replay's id. Their attempts go on
+    /// counting; their calls are marked as a replay's. `None` if there is
+    /// no such webhook in scope.
+    pub async fn replay(
+        &self,
+        scope: &Scope,
+        replay: &Replay,
+    ) -> Result<Option<Replayed>, StoreError> {
+        let Some(webhook) = self.get_webhook(scope, replay.webhook).await? else {
+            return Ok(None);
+        };
+        let org = webhook.organization.as_str().to_owned();
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let seen =
+            sqlx::query("SELECT replayed FROM replays WHERE organization_id = $1 AND id = $2")
+                .bind(org.clone())
+                .bind(replay.id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = seen {
+            return Ok(Some(Replayed::Duplicate(count(&row, "replayed")?)));
+        }
+        let types: Vec<&str> = replay
+            .event_types
+            .map(|t| t.iter().map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        let type_filter = match types.is_empty() {
+            true => String::new(),
+            false => format!("AND e.event_type IN ({})", crate::sql::list(6, types.len())),
+        };
+        // The range as an id range: event ids carry their acceptance time.
+        // `$5` (now) is named in every statement: PostgreSQL refuses a
+        // parameter a statement does not use.
+        let candidates = format!(
+            "SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE e.organization_id = $1 AND e.id >= $2 AND e.id < $3 \
+             AND d.webhook_id = $4 AND CAST($5 AS BIGINT) IS NOT NULL {type_filter}"
+        );
+        let bind_range = |sql: String| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org.clone())
+                .bind(EventId::first_at(replay.from).to_string())
+                .bind(EventId::first_at(replay.until).to_string())
+                .bind(replay.webhook.to_string())
+                .bind(now.as_millis());
+            for t in &types {
+                query = query.bind(*t);
+            }
+            query
+        };
+        let counted = bind_range(format!(
+            "SELECT COUNT(*) AS n FROM ({candidates} LIMIT {}) c",
+            u64::from(replay.max) + 1
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        if int(&counted, "n")? > i64::from(replay.max) {
+            return Ok(Some(Replayed::TooMany));
+        }
+        let queued = bind_range(format!(
+            concat!(
+                "UPDATE deliveries SET status = ",
+                status!(Pending),
+                ", round_start = attempts, round_trigger = '{replay}', next_attempt_at = $5, \
+                 lease_until = NULL, leased_by = NULL, updated_at = $5 \
+                 WHERE id IN ({candidates}) AND status <> ",
+                status!(Pending)
+            ),
+            replay = CallTrigger::Replay.as_str(),
+            candidates = candidates
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO replays (id, organization_id, webhook_id, replayed, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(replay.id.clone())
+        .bind(org)
+        .bind(replay.webhook.to_string())
+        .bind(i64::try_from(queued).unwrap_or(i64::MAX))
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await.map_err(StoreError::at_commit)?;
+        if queued > 0 {
+            self.announce_due().await?;
+        }
+        Ok(Some(Replayed::Queued(queued)))
     }
 
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {

@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -20,6 +20,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "recovery window",
         include_str!("../migrations/0004_recovery_window.sql"),
+    ),
+    (
+        5,
+        "debug any delivery",
+        include_str!("../migrations/0005_debug_any_delivery.sql"),
     ),
 ];
 

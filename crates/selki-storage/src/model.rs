@@ -1,10 +1,12 @@
 //! What the store takes and gives back.
 
-use selki_domain::{
-    ApiKeyId, CustomHeaders, EndpointUrl, EventId, EventTypes, OrganizationId, RetryPolicy, UnixMs,
-    Unopenable, WebhookId, WebhookName,
-};
 use std::time::Duration;
+
+use selki_domain::{
+    ApiKeyId, CallRecord, CustomHeaders, DeliveryId, DeliveryStatus, EndpointUrl, EventId,
+    EventTypes, KeyAccess, OrganizationId, RetryPolicy, TraceParent, UnixMs, Unopenable, WebhookId,
+    WebhookName,
+};
 
 use selki_webhooks::{EventType, Secret};
 
@@ -37,6 +39,20 @@ pub struct NewWebhook {
     pub secret: Option<Secret>,
     /// The webhook's own call timeout; the server's default when `None`.
     pub timeout: Option<Duration>,
+    /// The creator's id for this creation (a retry gets the same webhook),
+    /// with the SHA-256 of what it asked for.
+    pub request: Option<(String, [u8; 32])>,
+}
+
+/// A webhook made by [`crate::Store::create_webhook`], or the one an
+/// earlier request with the same request id made.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub webhook: Webhook,
+    /// The request id was seen (the new webhook's fields were not used).
+    pub duplicate: bool,
+    /// For a duplicate: whether the earlier request asked for the same.
+    pub same_request: bool,
 }
 
 /// Whether deliveries are signed, never the secret itself.
@@ -63,6 +79,10 @@ pub struct Webhook {
     pub signing: SigningState,
     pub created_at: UnixMs,
     pub updated_at: UnixMs,
+    /// The failing streak, as recorded calls move it.
+    pub consecutive_failures: u64,
+    pub last_success: Option<UnixMs>,
+    pub last_failure: Option<UnixMs>,
 }
 
 /// Changes to a webhook; `None` leaves a field as it is.
@@ -76,6 +96,8 @@ pub struct WebhookPatch {
     pub headers: Option<CustomHeaders>,
     /// `Some(None)` goes back to the server's default.
     pub timeout: Option<Option<Duration>>,
+    /// `Some(false)`: stop signing (the secrets are removed).
+    pub signing: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,6 +124,8 @@ pub struct NewEvent {
     /// Exactly the JSON that will be delivered.
     pub body: String,
     pub occurred_at: UnixMs,
+    /// The submitter's trace context, kept for the deliveries' spans.
+    pub traceparent: Option<TraceParent>,
 }
 
 /// The outcome of one stored (or recognised) submission.
@@ -123,6 +147,7 @@ pub enum ApiKeyScope {
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
     pub scope: ApiKeyScope,
+    pub access: KeyAccess,
     pub name: String,
     /// SHA-256 of the whole key text; the key itself is never stored.
     pub secret_hash: [u8; 32],
@@ -132,7 +157,73 @@ pub struct NewApiKey {
 pub struct ApiKey {
     pub id: ApiKeyId,
     pub scope: ApiKeyScope,
+    pub access: KeyAccess,
     pub name: String,
     pub created_at: UnixMs,
     pub revoked_at: Option<UnixMs>,
+}
+
+/// An accepted event, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub organization: OrganizationId,
+    pub event_type: EventType,
+    pub client_event_id: Option<String>,
+    pub occurred_at: UnixMs,
+    pub created_at: UnixMs,
+    /// Deliveries made at acceptance.
+    pub delivery_count: u32,
+    pub traceparent: Option<TraceParent>,
+    /// The exact body delivered; read for one event only.
+    pub body: Option<String>,
+}
+
+/// Which event: by id, or by its submitter's id within an organization.
+#[derive(Debug, Clone)]
+pub enum EventKey {
+    Id(EventId),
+    ClientId(OrganizationId, String),
+}
+
+/// Which events to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<EventType>,
+    /// Accepted at or after.
+    pub from: Option<UnixMs>,
+    /// Accepted before.
+    pub until: Option<UnixMs>,
+    pub client_event_id: Option<String>,
+}
+
+/// Where a delivery stands, as the API shows it: a pending delivery whose
+/// lease is live is being attempted now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    InFlight,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+/// One event's delivery to one webhook, as stored now.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub status: DeliveryStatus,
+    pub state: DeliveryState,
+    pub attempts_made: u32,
+    /// Automatic attempts still to come.
+    pub attempts_left: u32,
+    /// Set while pending.
+    pub next_attempt_at: Option<UnixMs>,
+    pub last_call: Option<CallRecord>,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
 }

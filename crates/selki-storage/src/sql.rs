@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use selki_domain::UnixMs;
+use selki_domain::{DeliveryStatus, UnixMs};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -41,6 +41,24 @@ macro_rules! statuses {
     };
 }
 pub(crate) use statuses;
+
+/// A status's SQL literal, for statements built at run time.
+pub(crate) const fn status_literal(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Pending => status!(Pending),
+        DeliveryStatus::Succeeded => status!(Succeeded),
+        DeliveryStatus::Failed => status!(Failed),
+        DeliveryStatus::Skipped => status!(Skipped),
+        DeliveryStatus::Cancelled => status!(Cancelled),
+    }
+}
+
+/// A stored status read back.
+pub(crate) fn delivery_status(row: &AnyRow, column: &str) -> Result<DeliveryStatus, StoreError> {
+    parsed(column, &text(row, column)?, |s| {
+        DeliveryStatus::parse(s).ok_or("unknown status")
+    })
+}
 
 pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
     Ok(row.try_get::<String, _>(column)?)
@@ -170,6 +188,7 @@ mod tests {
         assert_eq!(literals.len(), DeliveryStatus::ALL.len());
         for (status, literal) in literals {
             assert_eq!(literal, format!("'{}'", status.as_str()));
+            assert_eq!(super::status_literal(status), literal);
         }
         assert_eq!(statuses!(Failed, Skipped), "('failed', 'skipped')");
     }

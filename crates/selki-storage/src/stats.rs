@@ -8,7 +8,7 @@ use std::time::Duration;
 use selki_domain::{CallOutcome, CallRecord, UnixMs, WebhookId, millis};
 use sqlx::{Any, Transaction};
 
-use crate::sql::{count, int, opt_text, opt_time, placeholders, status};
+use crate::sql::{count, int, opt_text, opt_time, parsed, placeholders, status, text, time};
 use crate::{Scope, Store, StoreError};
 
 /// Rollup buckets are 5 minutes long; windows are counted in whole buckets.
@@ -111,11 +111,77 @@ pub struct WebhookStats {
     pub failed_deliveries: u64,
     pub skipped_deliveries: u64,
     pub disabled_reason: Option<String>,
+    /// The window in buckets of `bucket_width`, oldest first, every bucket
+    /// there (empty ones too), for a chart.
+    pub series: Vec<SeriesBucket>,
+    pub bucket_width: Duration,
+}
+
+/// The calls of one bucket of a window.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeriesBucket {
+    pub start: UnixMs,
+    pub total_calls: u64,
+    pub successful_calls: u64,
+    /// Calls per outcome, only those with calls.
+    pub by_outcome: Vec<(CallOutcome, u64)>,
+    pub p50: Option<Duration>,
+    pub p95: Option<Duration>,
+    pub p99: Option<Duration>,
+}
+
+/// A webhook's calls over the last day, for a list of webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DayOfCalls {
+    pub calls: u64,
+    pub successful_calls: u64,
+}
+
+/// The width of a window's buckets: 5 minutes up to 6 hours, 1 hour up to
+/// 7 days, 1 day beyond.
+pub fn bucket_width(window: Duration) -> Duration {
+    const HOUR: u64 = 3600;
+    match window.as_secs() {
+        s if s <= 6 * HOUR => BUCKET,
+        s if s <= 7 * 24 * HOUR => Duration::from_secs(HOUR),
+        _ => Duration::from_secs(24 * HOUR),
+    }
+}
+
+/// Latency buckets' counts, to percentiles.
+#[derive(Debug, Default)]
+struct Latencies(BTreeMap<i64, u64>);
+
+impl Latencies {
+    fn add(&mut self, bucket: i64, calls: u64) {
+        *self.0.entry(bucket).or_default() += calls;
+    }
+
+    /// The top of the smallest bucket holding the p-th percent call.
+    fn percentile(&self, p: u64) -> Option<Duration> {
+        let total: u64 = self.0.values().sum();
+        let rank = (total * p).div_ceil(100).max(1);
+        let mut seen = 0;
+        self.0.iter().find_map(|(bucket, calls)| {
+            seen += calls;
+            (seen >= rank).then(|| bucket_upper(*bucket))
+        })
+    }
+}
+
+/// A series bucket as it is summed up.
+#[derive(Debug, Default)]
+struct Summing {
+    total: u64,
+    successful: u64,
+    by_outcome: BTreeMap<&'static str, u64>,
+    latencies: Latencies,
 }
 
 impl Store {
-    /// Calls since `since` (rounded down to a 5-minute bucket) and
-    /// deliveries now; `None` if there is no such webhook in scope.
+    /// Calls since `since` (rounded down to a 5-minute bucket), in buckets
+    /// for a chart, and deliveries now; `None` if there is no such webhook
+    /// in scope.
     pub async fn webhook_stats(
         &self,
         scope: &Scope,
@@ -164,40 +230,101 @@ impl Store {
         id: WebhookId,
         since: UnixMs,
     ) -> Result<(), StoreError> {
+        let now = self.now();
+        let width = bucket_width(now.since(since));
+        let first = since.floor_to(width);
         let rows = sqlx::query(
-            "SELECT outcome, http_status, latency_bucket, CAST(SUM(calls) AS BIGINT) AS calls \
-             FROM call_rollups WHERE webhook_id = $1 AND bucket_start >= $2 \
-             GROUP BY outcome, http_status, latency_bucket",
+            "SELECT bucket_start, outcome, http_status, latency_bucket, \
+             CAST(SUM(calls) AS BIGINT) AS calls FROM call_rollups \
+             WHERE webhook_id = $1 AND bucket_start >= $2 \
+             GROUP BY bucket_start, outcome, http_status, latency_bucket",
         )
         .bind(id.to_string())
         .bind(since.floor_to(BUCKET).as_millis())
         .fetch_all(&self.pool)
         .await?;
-        let mut latencies: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut all = Latencies::default();
         let mut by_status: BTreeMap<u16, u64> = BTreeMap::new();
+        let mut series: BTreeMap<UnixMs, Summing> = BTreeMap::new();
+        let mut start = first;
+        while start <= now {
+            series.insert(start, Summing::default());
+            start = start.plus(width);
+        }
         for row in &rows {
             let calls = count(row, "calls")?;
+            let outcome = opt_text(row, "outcome")?.and_then(|o| CallOutcome::parse(&o));
+            let succeeded = outcome == Some(CallOutcome::Success);
+            let latency = int(row, "latency_bucket")?;
             stats.total_calls += calls;
-            if opt_text(row, "outcome")?.as_deref() == Some(CallOutcome::Success.as_str()) {
-                stats.successful_calls += calls;
-            }
-            *latencies.entry(int(row, "latency_bucket")?).or_default() += calls;
+            stats.successful_calls += if succeeded { calls } else { 0 };
+            all.add(latency, calls);
             let status = u16::try_from(int(row, "http_status")?).unwrap_or(0);
             *by_status.entry(status).or_default() += calls;
+            let bucket = series
+                .entry(time(row, "bucket_start")?.floor_to(width).max(first))
+                .or_default();
+            bucket.total += calls;
+            bucket.successful += if succeeded { calls } else { 0 };
+            if let Some(outcome) = outcome {
+                *bucket.by_outcome.entry(outcome.as_str()).or_default() += calls;
+            }
+            bucket.latencies.add(latency, calls);
         }
         stats.by_status = by_status.into_iter().collect();
-        let percentile = |p: u64| {
-            // The smallest bucket holding the p-th percent call.
-            let rank = (stats.total_calls * p).div_ceil(100).max(1);
-            let mut seen = 0;
-            latencies.iter().find_map(|(bucket, calls)| {
-                seen += calls;
-                (seen >= rank).then(|| bucket_upper(*bucket))
+        stats.p50 = all.percentile(50);
+        stats.p95 = all.percentile(95);
+        stats.p99 = all.percentile(99);
+        stats.bucket_width = width;
+        stats.series = series
+            .into_iter()
+            .map(|(start, b)| SeriesBucket {
+                start,
+                total_calls: b.total,
+                successful_calls: b.successful,
+                by_outcome: b
+                    .by_outcome
+                    .into_iter()
+                    .filter_map(|(o, n)| CallOutcome::parse(o).map(|o| (o, n)))
+                    .collect(),
+                p50: b.latencies.percentile(50),
+                p95: b.latencies.percentile(95),
+                p99: b.latencies.percentile(99),
             })
-        };
-        stats.p50 = percentile(50);
-        stats.p95 = percentile(95);
-        stats.p99 = percentile(99);
+            .collect();
         Ok(())
+    }
+
+    /// Each of these webhooks' calls since `since`, from the rollups (one
+    /// query for a whole page of webhooks).
+    pub async fn calls_since(
+        &self,
+        webhooks: &[WebhookId],
+        since: UnixMs,
+    ) -> Result<BTreeMap<WebhookId, DayOfCalls>, StoreError> {
+        let mut found = BTreeMap::new();
+        if webhooks.is_empty() {
+            return Ok(found);
+        }
+        let sql = format!(
+            "SELECT webhook_id, outcome, CAST(SUM(calls) AS BIGINT) AS calls FROM call_rollups \
+             WHERE bucket_start >= $1 AND webhook_id IN ({}) GROUP BY webhook_id, outcome",
+            crate::sql::list(2, webhooks.len())
+        );
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since.floor_to(BUCKET).as_millis());
+        for webhook in webhooks {
+            query = query.bind(webhook.to_string());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let webhook = parsed("webhook_id", &text(&row, "webhook_id")?, WebhookId::parse)?;
+            let calls = count(&row, "calls")?;
+            let day: &mut DayOfCalls = found.entry(webhook).or_default();
+            day.calls += calls;
+            if opt_text(&row, "outcome")?.as_deref() == Some(CallOutcome::Success.as_str()) {
+                day.successful_calls += calls;
+            }
+        }
+        Ok(found)
     }
 }

@@ -10,7 +10,7 @@ use crate::liveness::WriteKind;
 use crate::sql::{int, opt_bytes, parsed, placeholders, placeholders_with, text};
 use crate::{Accepted, NewEvent, Store, StoreError};
 
-/// Rows per multi-row INSERT: 9 and 5 parameters each, well under
+/// Rows per multi-row INSERT: 10 and 5 parameters each, well under
 /// SQLite's and PostgreSQL's parameter limits. A batch of events costs a
 /// handful of statements, not two per event.
 const EVENTS_PER_INSERT: usize = 100;
@@ -199,8 +199,8 @@ async fn insert_events(
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO events (id, organization_id, event_type, client_event_id, fingerprint, \
-         body, delivery_count, occurred_at, created_at) VALUES {}",
-        placeholders(events.len(), 9)
+         body, delivery_count, occurred_at, created_at, traceparent) VALUES {}",
+        placeholders(events.len(), 10)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (event, id, delivery_count) in events {
@@ -213,7 +213,8 @@ async fn insert_events(
             .bind(event.body.clone())
             .bind(i64::from(*delivery_count))
             .bind(event.occurred_at.as_millis())
-            .bind(now.as_millis());
+            .bind(now.as_millis())
+            .bind(event.traceparent.as_ref().map(|t| t.as_str().to_owned()));
     }
     query.execute(&mut **tx).await?;
     Ok(())

@@ -10,27 +10,46 @@ use selki_webhooks::Secret;
 use sqlx::any::AnyRow;
 
 use crate::sql::{
-    duration, flag, int, opt_duration, opt_text, opt_time, parsed, status, statuses, text, time,
+    count, duration, flag, int, opt_bytes, opt_duration, opt_int, opt_text, opt_time, parsed,
+    status, statuses, text, time,
 };
 use crate::{
-    NewWebhook, Page, Scope, SigningState, Store, StoreError, Webhook, WebhookFilter, WebhookPatch,
+    Created, NewWebhook, Page, Scope, SigningState, Store, StoreError, Webhook, WebhookFilter,
+    WebhookPatch,
 };
 
 const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, disabled_reason, \
     retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
     headers_sealed, headers_key_id, timeout_ms, \
-    CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, previous_secret_expires_at, created_at, updated_at";
+    CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, \
+    previous_secret_expires_at, created_at, updated_at, consecutive_failures, last_success_at, \
+    last_failure_at";
 
 impl Store {
     /// Creates a webhook, unless its organization already has as many as
     /// the limits allow (counted under a lock on the organization, so
-    /// concurrent creations cannot overshoot).
-    pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Webhook, StoreError> {
+    /// concurrent creations cannot overshoot), or unless its request id
+    /// was seen: then the webhook that request made.
+    pub async fn create_webhook(&self, new: &NewWebhook) -> Result<Created, StoreError> {
         let now = self.now();
         let id = WebhookId::at(now);
         let org = new.organization.as_str().to_owned();
         let mut tx = self.begin().await?;
         self.backend.lock_organization(&mut tx, &org).await?;
+        if let Some((request_id, fingerprint)) = &new.request {
+            let sql = format!(
+                "SELECT {COLUMNS}, deleted_at, request_fingerprint FROM webhooks \
+                 WHERE organization_id = $1 AND request_id = $2"
+            );
+            let earlier = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org.clone())
+                .bind(request_id.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = earlier {
+                return self.created_before(&row, fingerprint);
+            }
+        }
         let count = sqlx::query(
             "SELECT COUNT(*) AS n FROM webhooks WHERE organization_id = $1 AND deleted_at IS NULL",
         )
@@ -50,9 +69,9 @@ impl Store {
             "INSERT INTO webhooks (id, organization_id, name, url, event_types, enabled, \
              retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
              secret, secret_key_id, created_at, updated_at, timeout_ms, headers_sealed, \
-             headers_key_id) \
+             headers_key_id, request_id, request_fingerprint) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '[]', $11, $12, $13, $13, $14, \
-             $15, $16) RETURNING {COLUMNS}"
+             $15, $16, $17, $18) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -71,10 +90,29 @@ impl Store {
             .bind(new.timeout.map(millis))
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
             .bind(headers.map(|s| s.key_id))
+            .bind(new.request.as_ref().map(|(id, _)| id.clone()))
+            .bind(new.request.as_ref().map(|(_, f)| f.to_vec()))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await.map_err(StoreError::at_commit)?;
-        self.webhook_from(&row)
+        Ok(Created {
+            webhook: self.webhook_from(&row)?,
+            duplicate: false,
+            same_request: true,
+        })
+    }
+
+    /// The webhook an earlier request with the same request id made.
+    fn created_before(&self, row: &AnyRow, fingerprint: &[u8; 32]) -> Result<Created, StoreError> {
+        if opt_int(row, "deleted_at")?.is_some() {
+            return Err(StoreError::RequestIdUsed);
+        }
+        Ok(Created {
+            webhook: self.webhook_from(row)?,
+            duplicate: true,
+            same_request: opt_bytes(row, "request_fingerprint")?.as_deref()
+                == Some(fingerprint.as_slice()),
+        })
     }
 
     pub async fn get_webhook(
@@ -137,7 +175,14 @@ impl Store {
                timeout_ms = CASE WHEN CAST($13 AS BIGINT) = 1 THEN CAST($14 AS BIGINT) ELSE timeout_ms END, \
                headers = CASE WHEN CAST($11 AS BIGINT) = 1 THEN '[]' ELSE headers END, \
                headers_sealed = CASE WHEN CAST($11 AS BIGINT) = 1 THEN $15 ELSE headers_sealed END, \
-               headers_key_id = CASE WHEN CAST($11 AS BIGINT) = 1 THEN $16 ELSE headers_key_id END \
+               headers_key_id = CASE WHEN CAST($11 AS BIGINT) = 1 THEN $16 ELSE headers_key_id END, \
+               secret = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL ELSE secret END, \
+               secret_key_id = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL ELSE secret_key_id END, \
+               previous_secret = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL ELSE previous_secret END, \
+               previous_secret_key_id = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL \
+                 ELSE previous_secret_key_id END, \
+               previous_secret_expires_at = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL \
+                 ELSE previous_secret_expires_at END \
              WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
              RETURNING {COLUMNS}"
         );
@@ -163,6 +208,7 @@ impl Store {
             .bind(patch.timeout.flatten().map(millis))
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
             .bind(headers.map(|s| s.key_id))
+            .bind(i64::from(patch.signing == Some(false)))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| self.webhook_from(r)).transpose()
@@ -321,5 +367,8 @@ fn webhook_of(
         },
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
+        consecutive_failures: count(row, "consecutive_failures")?,
+        last_success: opt_time(row, "last_success_at")?,
+        last_failure: opt_time(row, "last_failure_at")?,
     })
 }

@@ -32,7 +32,8 @@ async fn setup(t: &TestStore, events: u8) {
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let batch: Vec<_> = (0..events)
         .map(|i| event("acme", CLICKED, None, i))
         .collect();
@@ -80,6 +81,8 @@ pub(crate) fn call(claimed: &Claimed, outcome: CallOutcome, duration_ms: u64) ->
         duration: Duration::from_millis(duration_ms),
         error_message: None,
         response_excerpt: Some("ok".into()),
+        trace_id: None,
+        capture: None,
     }
 }
 
@@ -224,6 +227,7 @@ async fn one_webhooks_backlog_does_not_hold_up_anothers_claim(t: &TestStore) {
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
         .expect("create")
+        .webhook
         .id;
     let old: Vec<_> = (0..50).map(|i| event("acme", CLICKED, None, i)).collect();
     t.store.submit_events(&old).await.expect("submit");
@@ -232,6 +236,7 @@ async fn one_webhooks_backlog_does_not_hold_up_anothers_claim(t: &TestStore) {
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
         .expect("create")
+        .webhook
         .id;
     t.store
         .submit_events(&[event("acme", CLICKED, None, 99)])
@@ -354,7 +359,12 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
     assert_eq!((stats.failed_deliveries, stats.total_calls), (1, 0));
     let recovered = t
         .store
-        .recover_deliveries(&Scope::All, claimed[0].webhook_id, UnixMs::EPOCH, 10)
+        .recover_deliveries(
+            &Scope::All,
+            claimed[0].webhook_id,
+            (UnixMs::EPOCH, None),
+            10,
+        )
         .await
         .expect("recover");
     assert_eq!(recovered, Some(1), "still recoverable");
@@ -373,7 +383,8 @@ async fn recoverable_deliveries_are_pruned_once_past_the_recovery_window(t: &Tes
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], false))
         .await
-        .expect("a disabled webhook");
+        .expect("a disabled webhook")
+        .webhook;
     let batch: Vec<_> = (0..4).map(|i| event("acme", CLICKED, None, i)).collect();
     t.store.submit_events(&batch).await.expect("submit");
     let stats = |t: &TestStore| {

@@ -64,6 +64,7 @@ pub(crate) fn new_webhook(organization: &str, types: &[EventType], enabled: bool
         .expect("headers"),
         secret: Some(secret(1)),
         timeout: None,
+        request: None,
     }
 }
 
@@ -82,6 +83,7 @@ pub(crate) fn event(
             r#"{{"timestamp":"2025-08-07T10:01:42Z","subscription":"{event_type}","data":{{}}}}"#
         ),
         occurred_at: UnixMs::from_millis(1_754_560_902_000),
+        traceparent: None,
     }
 }
 
@@ -93,7 +95,8 @@ async fn a_created_webhook_reads_back_with_every_setting(t: &TestStore) {
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED, SENT], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let read = t
         .store
         .get_webhook(&Scope::All, created.id)
@@ -131,7 +134,8 @@ async fn another_organizations_webhook_behaves_as_missing(t: &TestStore) {
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let mine = Scope::Organization(org("globex"));
     assert!(
         t.store
@@ -180,13 +184,15 @@ async fn listing_pages_by_creation_and_filters_by_enabled(t: &TestStore) {
                 .create_webhook(&new_webhook("acme", &[CLICKED], i % 2 == 0))
                 .await
                 .expect("create")
+                .webhook
                 .id,
         );
     }
     t.store
         .create_webhook(&new_webhook("globex", &[CLICKED], true))
         .await
-        .expect("other org");
+        .expect("other org")
+        .webhook;
     let page = |after, limit| Page { after, limit };
     let acme = org("acme");
     let first = t
@@ -220,7 +226,8 @@ async fn an_update_changes_only_the_fields_given(t: &TestStore) {
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     t.clock.advance_ms(1000);
     let patch = WebhookPatch {
         name: Some(WebhookName::parse("Renamed").expect("name")),
@@ -252,22 +259,26 @@ async fn an_event_gets_a_delivery_per_subscribed_webhook_and_nothing_else(t: &Te
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let off = t
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED, SENT], false))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let other_type = t
         .store
         .create_webhook(&new_webhook("acme", &[SENT], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let other_org = t
         .store
         .create_webhook(&new_webhook("globex", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let accepted = t
         .store
         .submit_events(&[event("acme", CLICKED, None, 1)])
@@ -295,7 +306,8 @@ async fn a_retried_submission_returns_the_first_event_and_a_changed_one_conflict
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let first = t
         .store
         .submit_events(&[event("acme", CLICKED, Some("c-1"), 1)])
@@ -437,7 +449,8 @@ async fn deleting_a_webhook_cancels_its_waiting_deliveries(t: &TestStore) {
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let accepted = t
         .store
         .submit_events(&[event("acme", CLICKED, None, 1)])
@@ -492,7 +505,8 @@ async fn a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends(t: &Test
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let rotated = t
         .store
         .rotate_secret(&Scope::All, hook.id, &secret(2), Duration::from_secs(3600))
@@ -524,7 +538,8 @@ async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     let clock = t.clock.clone();
     // Only key b: the secret sealed under a cannot be opened.
     let b_only = Store::connect(&t.url, keyring(&[KEY_B]), clock.clone())
@@ -568,6 +583,7 @@ async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
         scope: ApiKeyScope::Organization(org("acme")),
         name: "ci".into(),
         secret_hash: [5; 32],
+        access: selki_domain::KeyAccess::Full,
     };
     let key = t.store.create_api_key(&new).await.expect("create");
     let id = key.id;
@@ -580,6 +596,7 @@ async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
         scope: ApiKeyScope::Admin,
         name: "ops".into(),
         secret_hash: [7; 32],
+        access: selki_domain::KeyAccess::Read,
     };
     t.store.create_api_key(&admin).await.expect("admin key");
     assert_eq!(
@@ -616,7 +633,8 @@ async fn migrating_twice_changes_nothing(t: &TestStore) {
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     t.store.migrate().await.expect("second migrate");
     let listed = t
         .store
@@ -646,7 +664,8 @@ async fn stats_count_waiting_deliveries_and_hide_other_organizations(t: &TestSto
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     t.store
         .submit_events(&[
             event("acme", CLICKED, None, 1),
@@ -684,7 +703,8 @@ async fn headers_written_before_sealing_are_sealed_when_migrating(t: &TestStore)
         .store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create");
+        .expect("create")
+        .webhook;
     // As an older version stored them: in the clear.
     t.db.execute(&[&format!(
         "UPDATE webhooks SET headers = '[[\"x-token\",\"legacy-t0ken\"]]', \
