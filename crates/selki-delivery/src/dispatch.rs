@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use selki_domain::{
-    CallId, CallOutcome, CallRecord, CallTrigger, Claimed, Clock, DeliveryId, EventId, Opened,
-    OrganizationId, Target, UnixMs,
+    CallCapture, CallId, CallOutcome, CallRecord, CallTrigger, Claimed, Clock, DeliveryId, EventId,
+    MASK, Opened, OrganizationId, Target, TraceParent, UnixMs,
 };
 use selki_webhooks::{DeliveryHeaders, EventType};
+use tracing::Instrument as _;
 
 use crate::{Answer, Metrics, Outgoing, Sender};
 
@@ -40,6 +41,8 @@ pub struct Delivery<'a> {
     pub body: &'a str,
     pub attempt: u32,
     pub trigger: CallTrigger,
+    /// The event's trace, which the call's span joins.
+    pub traceparent: Option<&'a TraceParent>,
 }
 
 impl<'a> Delivery<'a> {
@@ -54,6 +57,7 @@ impl<'a> Delivery<'a> {
             body: &claimed.body,
             attempt: claimed.attempt,
             trigger,
+            traceparent: claimed.traceparent.as_ref(),
         }
     }
 }
@@ -95,11 +99,24 @@ impl Dispatcher {
         })
     }
 
-    /// Makes the call, freshly signed with this attempt's time and id.
-    /// Never fails: how it went is in the record and the answer.
+    /// Makes the call, freshly signed with this attempt's time and id, in
+    /// a span of the event's trace. Never fails: how it went is in the
+    /// record (with the request as sent) and the answer.
     pub async fn call(&self, d: Delivery<'_>) -> (CallRecord, Answer) {
         let started_at = self.clock.now();
         let call_id = CallId::at(started_at);
+        let span = tracing::info_span!(
+            "webhook call",
+            otel.kind = "client",
+            call = %call_id,
+            webhook = %d.target.webhook_id,
+            event = %d.event_id,
+            attempt = d.attempt,
+            http.response.status_code = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        crate::trace::join(&span, d.traceparent);
+        let mut sent = Vec::new();
         let answer = match &d.target.sealed {
             // Unsigned or without its headers would be a different request:
             // nothing is sent, and the failure says which key is missing.
@@ -108,6 +125,7 @@ impl Dispatcher {
             }
             Ok(opened) => {
                 let headers = self.headers(&d, opened, call_id, started_at.as_secs());
+                sent = self.as_sent(&headers, opened, d.body);
                 self.sender
                     .send(Outgoing {
                         url: d.target.url.as_url(),
@@ -116,9 +134,14 @@ impl Dispatcher {
                         body: d.body.to_owned(),
                         timeout: self.timeout_of(d.target),
                     })
+                    .instrument(span.clone())
                     .await
             }
         };
+        if let Some(status) = answer.http_status {
+            span.record("http.response.status_code", status);
+        }
+        span.record("outcome", answer.outcome.as_str());
         self.metrics.observe(&answer);
         let record = CallRecord {
             id: call_id,
@@ -136,8 +159,47 @@ impl Dispatcher {
             duration: answer.duration,
             error_message: answer.error.clone(),
             response_excerpt: answer.excerpt.clone(),
+            trace_id: d.traceparent.map(|t| t.trace_id().to_owned()),
+            capture: Some(Box::new(CallCapture {
+                request_headers: sent,
+                response_headers: answer.headers.clone(),
+                // Only a test call's body is its own: every other call's is
+                // its event's, stored once.
+                body: (d.trigger == CallTrigger::Test).then(|| d.body.to_owned()),
+            })),
         };
         (record, answer)
+    }
+
+    /// The request's headers as a call keeps them: every one sent, with the
+    /// two the HTTP client adds, and sensitive custom values masked.
+    fn as_sent(
+        &self,
+        headers: &[(String, String)],
+        opened: &Opened,
+        body: &str,
+    ) -> Vec<(String, String, bool)> {
+        let sensitive = |name: &str| {
+            opened
+                .headers
+                .headers()
+                .any(|h| h.name() == name && h.is_sensitive())
+        };
+        headers
+            .iter()
+            .map(|(name, value)| match sensitive(name) {
+                true => (name.clone(), MASK.to_owned(), true),
+                false => (name.clone(), value.clone(), false),
+            })
+            .chain([
+                (
+                    "user-agent".to_owned(),
+                    self.sender.user_agent().to_owned(),
+                    false,
+                ),
+                ("content-length".to_owned(), body.len().to_string(), false),
+            ])
+            .collect()
     }
 
     /// The wire format's headers, then the webhook's own.

@@ -15,6 +15,7 @@ mod proxy;
 mod retry;
 mod sender;
 mod ssrf;
+pub mod trace;
 mod worker;
 
 pub use dispatch::{Delivery, Dispatcher, TIMEOUT_MAX, TIMEOUT_MIN};
@@ -22,6 +23,8 @@ pub use excerpt::{EXCERPT_BYTES, excerpt, excerpt_of};
 pub use metrics::Metrics;
 pub use proxy::{EgressProxy, EgressProxyError};
 pub use retry::{RETRY_AFTER_MAX, RETRY_AFTER_MIN, next_delay, parse_retry_after};
-pub use sender::{Answer, Egress, Outgoing, Sender, SenderError};
+pub use sender::{
+    Answer, Egress, MAX_RESPONSE_HEADERS, Outgoing, RESPONSE_HEADER_BYTES, Sender, SenderError,
+};
 pub use ssrf::{AllowlistError, Blocked, Destinations};
 pub use worker::{Worker, WorkerSettings};

@@ -25,6 +25,7 @@ pub struct Sender {
     granted: HashMap<OrganizationId, Route>,
     guard: Arc<Destinations>,
     internal_excerpt_bytes: usize,
+    user_agent: String,
 }
 
 /// How calls leave the machine.
@@ -77,9 +78,20 @@ pub struct Answer {
     /// The receiver's `Retry-After`, as sent (on any status).
     pub retry_after: Option<String>,
     pub excerpt: Option<String>,
+    /// The response's headers, bounded ([`MAX_RESPONSE_HEADERS`] of them,
+    /// [`RESPONSE_HEADER_BYTES`] in all, each value cut at 1 KiB) and made
+    /// safe text; like the excerpt, an internal destination's only as far
+    /// as the operator allows.
+    pub headers: Vec<(String, String)>,
     pub error: Option<String>,
     pub duration: Duration,
 }
+
+/// Response headers a call keeps at most…
+pub const MAX_RESPONSE_HEADERS: usize = 64;
+/// …and bytes of them in all (a header value is cut at 1 KiB).
+pub const RESPONSE_HEADER_BYTES: usize = 8 * 1024;
+const HEADER_VALUE_BYTES: usize = 1024;
 
 impl Answer {
     /// A call that was not made, and why.
@@ -169,6 +181,7 @@ impl Sender {
             granted,
             guard,
             internal_excerpt_bytes: egress.internal_excerpt_bytes,
+            user_agent: egress.user_agent.clone(),
         })
     }
 
@@ -203,6 +216,7 @@ impl Sender {
             Err((outcome, error)) => return failure(outcome, error, started),
         };
         let status = response.status();
+        let headers = self.keep_headers(response.headers(), peer);
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -227,9 +241,38 @@ impl Sender {
             http_status: Some(status.as_u16()),
             retry_after,
             excerpt: self.excerpt(&body, peer),
+            headers,
             error,
             duration: started.elapsed(),
         }
+    }
+
+    /// What `User-Agent` every call sends.
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    /// The response's headers as the call keeps them: bounded, safe text,
+    /// none of an internal destination's unless its excerpts are kept.
+    fn keep_headers(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Vec<(String, String)> {
+        if peer.is_some_and(|ip| !crate::ssrf::is_public(ip)) && self.internal_excerpt_bytes == 0 {
+            return Vec::new();
+        }
+        let mut kept = Vec::new();
+        let mut bytes = 0;
+        for (name, value) in headers.iter().take(MAX_RESPONSE_HEADERS) {
+            let value = excerpt_of(value.as_bytes(), HEADER_VALUE_BYTES);
+            bytes += name.as_str().len() + value.len();
+            if bytes > RESPONSE_HEADER_BYTES {
+                break;
+            }
+            kept.push((name.as_str().to_owned(), value));
+        }
+        kept
     }
 
     /// The body as the call keeps it: an internal destination's only as
@@ -379,6 +422,7 @@ fn failure(outcome: CallOutcome, error: String, started: Instant) -> Answer {
         http_status: None,
         retry_after: None,
         excerpt: None,
+        headers: Vec::new(),
         error: Some(error),
         duration: started.elapsed(),
     }

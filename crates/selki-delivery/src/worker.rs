@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use selki_domain::{Attempt, CallRecord, CallTrigger, Claimed, Health, Next, Target, WebhookId};
+use selki_domain::{Attempt, CallRecord, Claimed, Health, Next, Target, WebhookId};
 use selki_storage::{Recorded, Store};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -395,7 +395,7 @@ impl Shared {
         let Job { claimed, target } = job;
         let (call, answer) = self
             .dispatcher
-            .call(Delivery::of(&claimed, &target, CallTrigger::Automatic))
+            .call(Delivery::of(&claimed, &target, claimed.trigger))
             .await;
         let next = self.next(&claimed, &target, &call, &answer);
         let webhook = claimed.webhook_id;
@@ -431,7 +431,9 @@ impl Shared {
                 .and_then(|v| parse_retry_after(v, self.dispatcher.now())),
             _ => None,
         };
-        match next_delay(target.retry, claimed.attempt, retry_after, jitter()) {
+        // The policy counts this round's attempts: a recovered or replayed
+        // delivery gets its retries afresh, its attempt numbers go on.
+        match next_delay(target.retry, claimed.round_attempt, retry_after, jitter()) {
             Some(delay) => {
                 self.dispatcher.metrics().retried();
                 Next::RetryAt(self.dispatcher.now().plus(delay))

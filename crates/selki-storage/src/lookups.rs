@@ -167,7 +167,7 @@ impl Store {
             );
         }
         let mut deliveries = self.delivery_views(&rows).await?;
-        deliveries.sort_by(|a, b| b.id.cmp(&a.id));
+        deliveries.sort_by_key(|d| std::cmp::Reverse(d.id));
         deliveries.truncate(page.limit as usize);
         let scanned_to = boundary.filter(|_| deliveries.len() < page.limit as usize);
         Ok(Some(DeliveryPage {
