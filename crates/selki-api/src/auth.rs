@@ -2,7 +2,7 @@
 //! organization they may act.
 
 use base64::Engine as _;
-use selki_domain::{ApiKeyId, OrganizationId};
+use selki_domain::{ApiKeyId, KeyAccess, Operation, OrganizationId};
 use selki_storage::{ApiKeyScope, Scope};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -90,17 +90,22 @@ impl Principal {
 }
 
 impl Api {
+    /// The caller, if its key may do `operation`.
     pub(crate) async fn authenticate<T>(
         &self,
         request: &Request<T>,
+        operation: Operation,
     ) -> Result<Principal, ApiError> {
-        self.authenticate_key(request).await.map(|(p, _)| p)
+        self.authenticate_key(request, operation)
+            .await
+            .map(|(p, _)| p)
     }
 
-    /// The caller, and the key it used.
+    /// The caller and the key it used, if the key may do `operation`.
     pub(crate) async fn authenticate_key<T>(
         &self,
         request: &Request<T>,
+        operation: Operation,
     ) -> Result<(Principal, KeyRef), ApiError> {
         let header = request
             .metadata()
@@ -123,15 +128,21 @@ impl Api {
         {
             return Ok((Principal::Admin, KeyRef::Bootstrap));
         }
-        match self.store().find_api_key(&hash).await? {
-            Some(key) => {
-                let principal = match key.scope {
-                    ApiKeyScope::Admin => Principal::Admin,
-                    ApiKeyScope::Organization(org) => Principal::Organization(org),
-                };
-                Ok((principal, KeyRef::Stored(key.id)))
-            }
-            None => Err(ApiError::Unauthenticated("unknown or revoked API key")),
+        let key = self
+            .store()
+            .find_api_key(&hash)
+            .await?
+            .ok_or(ApiError::Unauthenticated("unknown or revoked API key"))?;
+        if !key.access.allows(operation) {
+            return Err(ApiError::PermissionDenied(match key.access {
+                KeyAccess::Ingest => "this key is an ingest key: it may only submit events",
+                _ => "this key is a read key: it may only get, list, watch and read statistics",
+            }));
         }
+        let principal = match key.scope {
+            ApiKeyScope::Admin => Principal::Admin,
+            ApiKeyScope::Organization(org) => Principal::Organization(org),
+        };
+        Ok((principal, KeyRef::Stored(key.id)))
     }
 }

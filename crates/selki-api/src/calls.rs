@@ -3,14 +3,16 @@
 
 use std::pin::Pin;
 
-use selki_domain::WebhookId;
+use selki_domain::{CallRecord, Operation, WebhookId};
 use selki_proto::v1 as pb;
 use selki_storage::{Scope, Webhook};
 use tokio_stream::Stream;
 use tonic::{Request, Status};
 
 use crate::Api;
-use crate::convert::{CallRef, ListCalls, WatchCalls, WatchTarget, call_to_proto};
+use crate::convert::{
+    CallRef, ListCalls, WatchCalls, WatchTarget, call_summary_to_proto, call_to_proto,
+};
 use crate::error::ApiError;
 use crate::watch::{Hub, Wanted};
 use crate::webhooks::not_found;
@@ -23,18 +25,24 @@ impl Api {
         &self,
         request: Request<pb::ListCallsRequest>,
     ) -> Result<pb::ListCallsResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let r = ListCalls::try_from(request.get_ref())?;
         let scope = principal.scope();
         self.existing_webhook(&scope, r.webhook).await?;
-        let rows = self
+        let found = self
             .store()
             .list_calls(&scope, r.webhook, r.filter, r.page.fetch())
             .await?;
-        let (calls, next_page_token) = r.page.page(rows, |c| c.id);
+        let (calls, next_page_token) = r.page.page(found.calls, |c: &CallRecord| c.id);
+        // A page the scan's bound cut short goes on below where it stopped.
+        let (next_page_token, partial) = match found.scanned_to {
+            Some(stopped) => (crate::convert::page_token(stopped), true),
+            None => (next_page_token, false),
+        };
         Ok(pb::ListCallsResponse {
-            calls: calls.iter().map(call_to_proto).collect(),
+            calls: calls.iter().map(call_summary_to_proto).collect(),
             next_page_token,
+            partial,
         })
     }
 
@@ -42,7 +50,7 @@ impl Api {
         &self,
         request: Request<pb::GetCallRequest>,
     ) -> Result<pb::GetCallResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let CallRef { id } = CallRef::try_from(request.get_ref())?;
         let call = self
             .store()
@@ -58,7 +66,7 @@ impl Api {
         &self,
         request: Request<pb::WatchCallsRequest>,
     ) -> Result<CallStream, ApiError> {
-        let (principal, key) = self.authenticate_key(&request).await?;
+        let (principal, key) = self.authenticate_key(&request, Operation::Read).await?;
         let WatchCalls { target } = WatchCalls::try_from(request.get_ref())?;
         let scope = principal.scope();
         let wanted = match target {

@@ -179,6 +179,9 @@ fn store_status(err: &StoreError) -> Status {
             "organization `{organization}` has {max} webhooks, the most this server allows; \
              delete one first"
         )),
+        StoreError::RequestIdUsed => Status::already_exists(
+            "request_id was used by a webhook since deleted: use a new request id",
+        ),
         StoreError::TooManyDeliveries { deliveries, max } => Status::invalid_argument(format!(
             "the submission would create {deliveries} deliveries, more than the {max} one may"
         )),

@@ -1,12 +1,14 @@
 //! `EventService`: ingestion. Each submission becomes the exact JSON body
 //! that will be delivered, built once here.
 
-use selki_domain::UnixMs;
+use selki_delivery::trace;
+use selki_domain::{Operation, TraceParent, UnixMs};
 use selki_proto::v1 as pb;
 use selki_proto::v1::event_service_server::EventService;
 use selki_storage::{Accepted, NewEvent, StoreError};
-use selki_webhooks::Event;
+use selki_webhooks::{Event, OffsetDateTime};
 use tonic::{Request, Response, Status};
+use tracing::{Instrument as _, Span};
 
 use crate::auth::Principal;
 use crate::convert::{Submission, SubmitEvent, SubmitEvents, accepted_to_proto};
@@ -19,10 +21,12 @@ impl Api {
     async fn submit_one(
         &self,
         request: Request<pb::SubmitEventRequest>,
+        trace: Option<TraceParent>,
     ) -> Result<pb::SubmitEventResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Ingest).await?;
         let SubmitEvent { event } = SubmitEvent::try_from(request.get_ref())?;
-        let events = self.new_events(&principal, vec![("event".to_owned(), event)])?;
+        let submitted = vec![("event".to_owned(), event)];
+        let events = self.new_events(&principal, submitted, trace.as_ref())?;
         let accepted = self.store_events(events, "event").await?;
         Ok(pb::SubmitEventResponse {
             event: accepted.first().map(accepted_to_proto),
@@ -32,11 +36,12 @@ impl Api {
     async fn submit_many(
         &self,
         request: Request<pb::SubmitEventsRequest>,
+        trace: Option<TraceParent>,
     ) -> Result<pb::SubmitEventsResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Ingest).await?;
         let SubmitEvents { events } = SubmitEvents::try_from(request.get_ref())?;
         let fields = (0..events.len()).map(|i| format!("events[{i}]"));
-        let events = self.new_events(&principal, fields.zip(events).collect())?;
+        let events = self.new_events(&principal, fields.zip(events).collect(), trace.as_ref())?;
         let accepted = self.store_events(events, "events").await?;
         Ok(pb::SubmitEventsResponse {
             events: accepted.iter().map(accepted_to_proto).collect(),
@@ -45,11 +50,13 @@ impl Api {
 
     /// The events to store, each for the organization its caller may act
     /// for, with its body as it will be delivered: stamped now unless the
-    /// submission said when it happened.
+    /// submission said when it happened, at whole seconds either way (as the
+    /// wire format says), and in the submission's trace.
     fn new_events(
         &self,
         principal: &Principal,
         submissions: Vec<(String, Submission)>,
+        trace: Option<&TraceParent>,
     ) -> Result<Vec<NewEvent>, ApiError> {
         let now = self.now();
         let mut v = Violations::default();
@@ -61,7 +68,7 @@ impl Api {
                 &mut v,
             )?;
             let Some(organization) = org else { continue };
-            let timestamp = s.occurred.unwrap_or_else(|| now.to_datetime());
+            let timestamp = whole_seconds(s.occurred.unwrap_or_else(|| now.to_datetime()));
             let event = Event {
                 timestamp,
                 data: s.data,
@@ -76,6 +83,7 @@ impl Api {
                 fingerprint: s.fingerprint,
                 body,
                 occurred_at: UnixMs::from_datetime(timestamp),
+                traceparent: trace.cloned(),
             });
         }
         Ok(v.build(|| Some(events))?)
@@ -114,19 +122,41 @@ impl Api {
     }
 }
 
+/// A time cut to its second.
+fn whole_seconds(time: OffsetDateTime) -> OffsetDateTime {
+    time.replace_nanosecond(0).unwrap_or(time)
+}
+
+/// A span for a submission, in the submitter's trace when its request
+/// carries a `traceparent`; and the trace its events keep: the span's own
+/// place when spans are exported, else the submitter's.
+fn submission_span<T>(name: &'static str, request: &Request<T>) -> (Span, Option<TraceParent>) {
+    let incoming = request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let span = tracing::info_span!("submit", otel.name = name, otel.kind = "server");
+    trace::join(&span, incoming.as_ref());
+    let kept = trace::traceparent_of(&span).or(incoming);
+    (span, kept)
+}
+
 #[tonic::async_trait]
 impl EventService for Api {
     async fn submit_event(
         &self,
         request: Request<pb::SubmitEventRequest>,
     ) -> Reply<pb::SubmitEventResponse> {
-        reply(self.submit_one(request).await)
+        let (span, trace) = submission_span("SubmitEvent", &request);
+        reply(self.submit_one(request, trace).instrument(span).await)
     }
 
     async fn submit_events(
         &self,
         request: Request<pb::SubmitEventsRequest>,
     ) -> Reply<pb::SubmitEventsResponse> {
-        reply(self.submit_many(request).await)
+        let (span, trace) = submission_span("SubmitEvents", &request);
+        reply(self.submit_many(request, trace).instrument(span).await)
     }
 }

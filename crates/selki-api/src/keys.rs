@@ -1,5 +1,6 @@
 //! `ApiKeyService`: keys are shown once, stored as hashes, revocable.
 
+use selki_domain::Operation;
 use selki_proto::v1 as pb;
 use selki_proto::v1::api_key_service_server::ApiKeyService;
 use selki_storage::{ApiKeyScope, NewApiKey};
@@ -17,7 +18,7 @@ impl Api {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<pb::CreateApiKeyResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let r = CreateApiKey::try_from(request.get_ref())?;
         let scope = match (&principal, r.organization) {
             (Principal::Admin, None) => ApiKeyScope::Admin,
@@ -34,6 +35,7 @@ impl Api {
         let key = new_key_text();
         let new = NewApiKey {
             scope,
+            access: r.access,
             name: r.name,
             secret_hash: hash_key(&key),
         };
@@ -49,7 +51,7 @@ impl Api {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<pb::ListApiKeysResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let ListApiKeys { page } = ListApiKeys::try_from(request.get_ref())?;
         let rows = self
             .store()
@@ -66,7 +68,7 @@ impl Api {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<pb::RevokeApiKeyResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let KeyRef { id } = KeyRef::try_from(request.get_ref())?;
         if !self.store().revoke_api_key(&principal.scope(), id).await? {
             return Err(ApiError::NotFound(format!("API key {id} not found")));

@@ -18,6 +18,7 @@ mod error;
 mod events;
 mod keys;
 mod limits;
+mod lookups;
 mod manual;
 mod overview;
 mod watch;

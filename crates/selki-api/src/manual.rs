@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use selki_delivery::Delivery;
-use selki_domain::{CallRecord, CallTrigger, EventId};
+use selki_domain::{CallRecord, CallTrigger, EventId, Operation};
 use selki_proto::v1 as pb;
 use selki_webhooks::{
     Event, EventData, EventType, NewThreat, PhishingEmail, PhishingEmailError, RiskLevel,
@@ -22,10 +22,11 @@ impl Api {
         &self,
         request: Request<pb::RecoverFailedRequest>,
     ) -> Result<pb::RecoverFailedResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let RecoverFailed {
             webhook,
             since,
+            until,
             limit,
         } = RecoverFailed::try_from(request.get_ref())?;
         let scope = principal.scope();
@@ -37,7 +38,7 @@ impl Api {
         }
         let recovered = self
             .store()
-            .recover_deliveries(&scope, webhook, since, limit)
+            .recover_deliveries(&scope, webhook, (since, until), limit)
             .await?
             .ok_or_else(|| not_found(webhook))?;
         tracing::info!(%webhook, recovered, "deliveries recovered");
@@ -50,7 +51,7 @@ impl Api {
         &self,
         request: Request<pb::RedeliverCallRequest>,
     ) -> Result<pb::RedeliverCallResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let CallRef { id } = CallRef::try_from(request.get_ref())?;
         let claimed = self
             .store()
@@ -79,7 +80,7 @@ impl Api {
         &self,
         request: Request<pb::SendTestEventRequest>,
     ) -> Result<pb::SendTestEventResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let r = SendTestEvent::try_from(request.get_ref())?;
         let found = self.existing_webhook(&principal.scope(), r.webhook).await?;
         let event_type = r
@@ -109,6 +110,7 @@ impl Api {
                 body: &body,
                 attempt: 1,
                 trigger: CallTrigger::Test,
+                traceparent: None,
             })
             .await?;
         Ok(pb::SendTestEventResponse {

@@ -1,6 +1,7 @@
 //! The Overview: a webhook's success rate and call statistics over a
 //! window, read from the rollups.
 
+use selki_domain::Operation;
 use selki_proto::v1 as pb;
 use tonic::Request;
 
@@ -14,7 +15,7 @@ impl Api {
         &self,
         request: Request<pb::GetWebhookStatsRequest>,
     ) -> Result<pb::GetWebhookStatsResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let StatsRequest { webhook, window } = StatsRequest::try_from(request.get_ref())?;
         let since = self.now().minus(window);
         let stats = self

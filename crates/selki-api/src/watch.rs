@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::auth::KeyRef;
-use crate::convert::call_to_proto;
+use crate::convert::call_summary_to_proto;
 use crate::error::ApiError;
 
 /// Calls waiting for one slow stream before it starts missing some.
@@ -54,6 +54,7 @@ struct Stream {
     scope: Scope,
     wanted: Wanted,
     tx: mpsc::Sender<Sent>,
+    /// Calls not sent since the stream was last told (at least this many).
     missed: u64,
 }
 
@@ -165,6 +166,11 @@ impl Hub {
                 Event::Recorded(Ok(batch)) => fan_out(&store, &metrics, &watchers, batch).await,
                 Event::Recorded(Err(broadcast::error::RecvError::Lagged(missed))) => {
                     tracing::warn!(missed, "WatchCalls fell behind the recorded calls");
+                    // Which streams would have seen them is unknown: each is
+                    // told it missed at least one call per lost batch.
+                    for stream in &mut watchers.lock().open {
+                        stream.missed += missed;
+                    }
                 }
                 Event::KeysChanged | Event::Recheck => {
                     recheck_keys(&store, &metrics, &watchers).await;
@@ -197,24 +203,49 @@ async fn fan_out(store: &Store, metrics: &Metrics, watchers: &Watchers, batch: R
     };
     let mut streams = watchers.lock();
     for stream in &mut streams.open {
-        let seen: Vec<&CallRecord> = calls.iter().filter(|c| stream.sees(c)).collect();
-        for call in seen {
-            let message = pb::WatchCallsResponse {
-                call: Some(call_to_proto(call)),
-            };
-            if let Err(mpsc::error::TrySendError::Full(_)) = stream.tx.try_send(Ok(message)) {
-                stream.missed += 1;
-                if stream.missed.is_power_of_two() {
-                    tracing::warn!(
-                        missed = stream.missed,
-                        "a WatchCalls stream is not reading fast enough: it misses calls"
-                    );
-                }
+        for call in calls.iter() {
+            if stream.sees(call) {
+                stream.send(call);
             }
         }
     }
     streams.open.retain(|s| !s.tx.is_closed());
     metrics.watch_streams(streams.open.len());
+}
+
+impl Stream {
+    /// Sends a call, first telling the client how many it missed, if any:
+    /// a slow client is told, never silently skipped.
+    fn send(&mut self, call: &CallRecord) {
+        if self.missed > 0 {
+            let told = pb::WatchCallsResponse {
+                call: None,
+                missed_calls: self.missed,
+            };
+            if self.tx.try_send(Ok(told)).is_err() {
+                self.miss();
+                return;
+            }
+            self.missed = 0;
+        }
+        let message = pb::WatchCallsResponse {
+            call: Some(call_summary_to_proto(call)),
+            missed_calls: 0,
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Ok(message)) {
+            self.miss();
+        }
+    }
+
+    fn miss(&mut self) {
+        self.missed += 1;
+        if self.missed.is_power_of_two() {
+            tracing::warn!(
+                missed = self.missed,
+                "a WatchCalls stream is not reading fast enough: it misses calls"
+            );
+        }
+    }
 }
 
 /// Ends the streams whose stored key was revoked, and forgets closed ones.

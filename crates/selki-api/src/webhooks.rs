@@ -2,25 +2,64 @@
 //! the Overview (`overview`) and manual calls and recovery (`manual`)
 //! beside it.
 
-use selki_domain::WebhookId;
+use std::time::Duration;
+
+use selki_domain::{CustomHeaders, HeaderInput, Operation, WebhookId};
 use selki_proto::v1 as pb;
 use selki_proto::v1::webhook_service_server::WebhookService;
-use selki_storage::{NewWebhook, WebhookFilter, WebhookPatch};
+use selki_storage::{Created, NewWebhook, WebhookFilter, WebhookPatch};
 use selki_webhooks::Secret;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{
     CreateWebhook, ListWebhooks, NewSecret, RotateSecret, Signing, UpdateWebhook, WebhookRef,
-    timestamp_to_proto, webhook_to_proto,
+    health_to_proto, resolved, timestamp_to_proto, webhook_to_proto,
 };
 use crate::error::{ApiError, Violations, invalid};
 use crate::{Api, reply};
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// How long a retried creation gets its generated secret again.
+const SECRET_SHOWN_AGAIN_FOR: Duration = Duration::from_secs(24 * 3600);
+
 /// 32 random bytes: the secret Selki generates.
 fn generate_secret() -> Secret {
     Secret::from_random(crate::auth::random_32())
+}
+
+/// The stored headers with some set (added, or replaced by name; a masked
+/// value keeps the stored one) and some removed.
+fn edited_headers(
+    stored: Option<&CustomHeaders>,
+    set: Option<HeaderInput>,
+    remove: &[String],
+    v: &mut Violations,
+) -> Option<CustomHeaders> {
+    let stored_triples = stored
+        .into_iter()
+        .flat_map(CustomHeaders::headers)
+        .map(|h| (h.name().to_owned(), h.value().to_owned(), h.is_sensitive()));
+    let set: Vec<(String, String, bool)> = set
+        .map(|s| {
+            s.resolve(stored)
+                .map(|h| {
+                    h.headers()
+                        .map(|h| (h.name().to_owned(), h.value().to_owned(), h.is_sensitive()))
+                        .collect()
+                })
+                .map_err(|(i, part, e)| v.add(format!("set_headers[{i}].{part}"), e.to_string()))
+        })
+        .transpose()
+        .ok()?
+        .unwrap_or_default();
+    let mut all: Vec<_> = stored_triples
+        .filter(|(name, _, _)| !remove.contains(name) && !set.iter().any(|(n, _, _)| n == name))
+        .collect();
+    all.extend(set);
+    CustomHeaders::new(all, None)
+        .map_err(|(_, _, e)| v.add("set_headers", e.to_string()))
+        .ok()
 }
 
 pub(crate) fn not_found(id: WebhookId) -> ApiError {
@@ -32,7 +71,7 @@ impl Api {
         &self,
         request: Request<pb::CreateWebhookRequest>,
     ) -> Result<pb::CreateWebhookResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let r = CreateWebhook::try_from(request.get_ref())?;
         let organization = principal.acting_for(r.organization.as_ref(), "organization_id")?;
         self.inner
@@ -55,15 +94,56 @@ impl Api {
             headers: r.headers,
             secret: secret.clone(),
             timeout: r.timeout,
+            request: r.request,
         };
-        let webhook = self.store().create_webhook(&new).await?;
+        let created = self.store().create_webhook(&new).await?;
+        let webhook = &created.webhook;
+        if created.duplicate {
+            return self.created_before(&created, generated).await;
+        }
         tracing::info!(webhook = %webhook.id, organization = %webhook.organization, "webhook created");
         Ok(pb::CreateWebhookResponse {
-            webhook: Some(webhook_to_proto(&webhook)),
+            webhook: Some(webhook_to_proto(webhook)),
             signing_secret: secret
                 .filter(|_| generated)
                 .map(|s| s.expose())
                 .unwrap_or_default(),
+            duplicate: false,
+        })
+    }
+
+    /// A creation asked again with its request id: the webhook it made,
+    /// with its generated secret while it is unchanged and a day old at
+    /// most (the first answer may have been lost); a different request
+    /// with the same id is refused.
+    async fn created_before(
+        &self,
+        created: &Created,
+        generated: bool,
+    ) -> Result<pb::CreateWebhookResponse, ApiError> {
+        let webhook = &created.webhook;
+        if !created.same_request {
+            return Err(ApiError::AlreadyExists(format!(
+                "request_id was used to create webhook {} with other settings",
+                webhook.id
+            )));
+        }
+        let fresh = webhook.updated_at == webhook.created_at
+            && self.now().since(webhook.created_at) <= SECRET_SHOWN_AGAIN_FOR;
+        let signing_secret = match generated && fresh {
+            true => self
+                .store()
+                .signing_secrets(webhook.id)
+                .await?
+                .first()
+                .map(Secret::expose)
+                .unwrap_or_default(),
+            false => String::new(),
+        };
+        Ok(pb::CreateWebhookResponse {
+            webhook: Some(webhook_to_proto(webhook)),
+            signing_secret,
+            duplicate: true,
         })
     }
 
@@ -71,7 +151,7 @@ impl Api {
         &self,
         request: Request<pb::GetWebhookRequest>,
     ) -> Result<pb::GetWebhookResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let WebhookRef { id } = WebhookRef::try_from(request.get_ref())?;
         let webhook = self.existing_webhook(&principal.scope(), id).await?;
         Ok(pb::GetWebhookResponse {
@@ -83,7 +163,7 @@ impl Api {
         &self,
         request: Request<pb::ListWebhooksRequest>,
     ) -> Result<pb::ListWebhooksResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Read).await?;
         let r = ListWebhooks::try_from(request.get_ref())?;
         let organization = principal.acting_for(r.organization.as_ref(), "organization_id")?;
         let filter = WebhookFilter { enabled: r.enabled };
@@ -92,8 +172,22 @@ impl Api {
             .list_webhooks(&organization, filter, r.page.fetch())
             .await?;
         let (webhooks, next_page_token) = r.page.page(rows, |w| w.id);
+        let mut days = match r.include_health {
+            true => {
+                let ids: Vec<WebhookId> = webhooks.iter().map(|w| w.id).collect();
+                let since = self.now().minus(Duration::from_secs(24 * 3600));
+                Some(self.store().calls_since(&ids, since).await?)
+            }
+            false => None,
+        };
+        let shown = webhooks.iter().map(|w| pb::Webhook {
+            health: days
+                .as_mut()
+                .map(|days| health_to_proto(w, days.remove(&w.id).unwrap_or_default())),
+            ..webhook_to_proto(w)
+        });
         Ok(pb::ListWebhooksResponse {
-            webhooks: webhooks.iter().map(webhook_to_proto).collect(),
+            webhooks: shown.collect(),
             next_page_token,
         })
     }
@@ -102,7 +196,7 @@ impl Api {
         &self,
         request: Request<pb::UpdateWebhookRequest>,
     ) -> Result<pb::UpdateWebhookResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let r = UpdateWebhook::try_from(request.get_ref())?;
         let scope = principal.scope();
         if let Some(url) = &r.url {
@@ -112,28 +206,42 @@ impl Api {
                 .check(url)
                 .map_err(|e| invalid("webhook.url", e.to_string()))?;
         }
-        let headers = match r.headers {
-            None => None,
-            Some(input) => {
-                // A masked value keeps the stored one: read what is stored.
-                let stored = match input.keeps_stored() {
-                    true => self.existing_webhook(&scope, r.id).await?.headers.ok(),
-                    false => None,
-                };
-                let mut v = Violations::default();
-                let resolved =
-                    crate::convert::resolved("webhook.headers", input, stored.as_ref(), &mut v);
-                Some(v.build(|| resolved)?)
-            }
+        // What the request keeps of the stored webhook (masked header
+        // values, unchanged parts of the retry policy, headers not edited).
+        let needs_stored = r.retry.is_some()
+            || r.set_headers.is_some()
+            || !r.remove_headers.is_empty()
+            || r.headers.as_ref().is_some_and(HeaderInput::keeps_stored);
+        let stored = match needs_stored {
+            true => Some(self.existing_webhook(&scope, r.id).await?),
+            false => None,
         };
+        let stored_headers = stored.as_ref().and_then(|w| w.headers.as_ref().ok());
+        let mut v = Violations::default();
+        let headers = match (r.headers, r.set_headers, r.remove_headers.is_empty()) {
+            (Some(all), _, _) => resolved("webhook.headers", all, stored_headers, &mut v),
+            (None, set, false) | (None, set @ Some(_), true) => {
+                edited_headers(stored_headers, set, &r.remove_headers, &mut v)
+            }
+            (None, None, true) => None,
+        };
+        let retry = match (r.retry, &stored) {
+            (Some(change), Some(stored)) => change
+                .apply(stored.retry)
+                .map_err(|(part, e)| v.add(format!("webhook.retry_policy.{part}"), e.to_string()))
+                .ok(),
+            _ => None,
+        };
+        v.build(|| Some(()))?;
         let patch = WebhookPatch {
             name: r.name,
             url: r.url,
             event_types: r.event_types,
             enabled: r.enabled,
-            retry: r.retry,
+            retry,
             headers,
             timeout: r.timeout,
+            signing: r.signing,
         };
         let updated = self
             .store()
@@ -150,7 +258,7 @@ impl Api {
         &self,
         request: Request<pb::DeleteWebhookRequest>,
     ) -> Result<pb::DeleteWebhookResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let WebhookRef { id } = WebhookRef::try_from(request.get_ref())?;
         if !self.store().delete_webhook(&principal.scope(), id).await? {
             return Err(not_found(id));
@@ -163,7 +271,7 @@ impl Api {
         &self,
         request: Request<pb::RotateSigningSecretRequest>,
     ) -> Result<pb::RotateSigningSecretResponse, ApiError> {
-        let principal = self.authenticate(&request).await?;
+        let principal = self.authenticate(&request, Operation::Write).await?;
         let RotateSecret { id, secret, grace } = RotateSecret::try_from(request.get_ref())?;
         let secret = match secret {
             NewSecret::Given(secret) => secret,
@@ -275,5 +383,33 @@ impl WebhookService for Api {
         request: Request<pb::RecoverFailedRequest>,
     ) -> Reply<pb::RecoverFailedResponse> {
         reply(self.recover_failed_rpc(request).await)
+    }
+
+    async fn get_event(
+        &self,
+        request: Request<pb::GetEventRequest>,
+    ) -> Reply<pb::GetEventResponse> {
+        reply(self.get_event_rpc(request).await)
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Reply<pb::ListEventsResponse> {
+        reply(self.list_events_rpc(request).await)
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Reply<pb::ListDeliveriesResponse> {
+        reply(self.list_deliveries_rpc(request).await)
+    }
+
+    async fn replay_events(
+        &self,
+        request: Request<pb::ReplayEventsRequest>,
+    ) -> Reply<pb::ReplayEventsResponse> {
+        reply(self.replay_events_rpc(request).await)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use selki_proto::v1 as pb;
 use serde_json::json;
 
-use crate::cli::CallCommand;
+use crate::cli::{CallCommand, StatusCode};
 use crate::client::Client;
 use crate::failure::Outcome;
 use crate::output::{
@@ -20,8 +20,18 @@ pub(crate) async fn run(client: &mut Client, command: CallCommand) -> Outcome {
             event_type,
             since,
             until,
+            event,
+            delivery,
+            status_code,
+            trigger,
             limit,
         } => {
+            let (http_status, http_status_class) = match status_code {
+                None => (0, 0),
+                Some(StatusCode::Exact(code)) => (code, 0),
+                Some(StatusCode::Class(class)) => (0, class),
+                Some(StatusCode::NoAnswer) => (0, pb::HttpStatusClass::None as i32),
+            };
             let request = pb::ListCallsRequest {
                 webhook_id: webhook,
                 status: match status.as_deref() {
@@ -32,6 +42,11 @@ pub(crate) async fn run(client: &mut Client, command: CallCommand) -> Outcome {
                 event_type: event_type.unwrap_or_default(),
                 start_time: since.map(timestamp),
                 end_time: until.map(timestamp),
+                event_id: event.unwrap_or_default(),
+                delivery_id: delivery.unwrap_or_default(),
+                http_status,
+                http_status_class,
+                trigger: trigger.as_deref().map_or(0, trigger_value),
                 ..Default::default()
             };
             list(client, request, limit).await
@@ -70,7 +85,16 @@ pub(crate) async fn run(client: &mut Client, command: CallCommand) -> Outcome {
     }
 }
 
-fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
+fn trigger_value(name: &str) -> i32 {
+    (match name {
+        "automatic" => pb::CallTrigger::Automatic,
+        "manual" => pb::CallTrigger::Manual,
+        "test" => pb::CallTrigger::Test,
+        _ => pb::CallTrigger::Replay,
+    }) as i32
+}
+
+pub(crate) fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.unix_timestamp(),
         nanos: i32::try_from(at.nanosecond()).unwrap_or(0),
@@ -96,6 +120,7 @@ async fn list(client: &mut Client, mut request: pb::ListCallsRequest, limit: usi
             .await?
             .into_inner();
         calls.extend(page.calls);
+        // A partial page (the server bounds a filtered scan) goes on below.
         if page.next_page_token.is_empty() {
             break;
         }
@@ -138,7 +163,18 @@ async fn watch(
         let Some(message) = stream.message().await? else {
             break;
         };
-        let call = message.call.unwrap_or_default();
+        let Some(call) = message.call else {
+            // The stream fell behind: say so, as the server does.
+            if client.json() {
+                println!("{}", json!({ "missed_calls": message.missed_calls }));
+            } else {
+                eprintln!(
+                    "… missed {} calls (selki calls list has them)",
+                    message.missed_calls
+                );
+            }
+            continue;
+        };
         if client.json() {
             // One object per line: a stream scripts can read as it comes.
             println!("{}", call_json(&call));
@@ -242,7 +278,7 @@ fn or_never(text: String) -> String {
 pub(crate) async fn recover(
     client: &mut Client,
     webhook: String,
-    since: time::OffsetDateTime,
+    (since, until): (time::OffsetDateTime, Option<time::OffsetDateTime>),
     limit: Option<u32>,
 ) -> Outcome {
     let spinner = indicatif::ProgressBar::new_spinner().with_message("recovering deliveries");
@@ -251,6 +287,7 @@ pub(crate) async fn recover(
     }
     spinner.enable_steady_tick(Duration::from_millis(100));
     let request = pb::RecoverFailedRequest {
+        until: until.map(timestamp),
         webhook_id: webhook,
         since: Some(timestamp(since)),
         limit: limit.map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX)),

@@ -68,9 +68,31 @@ pub(crate) enum Command {
         /// Deliveries of events since: an RFC 3339 time or an age like 2h.
         #[arg(long, value_parser = since)]
         since: time::OffsetDateTime,
+        /// …and before: an RFC 3339 time or an age like 1h.
+        #[arg(long, value_parser = since)]
+        until: Option<time::OffsetDateTime>,
         /// At most this many (1 to 10000) [default: 1000].
         #[arg(long)]
         limit: Option<u32>,
+    },
+    /// What is queued for a webhook, what is in flight, what failed.
+    #[command(subcommand)]
+    Deliveries(DeliveryCommand),
+    /// Send a webhook the events of a time range again, whatever their state.
+    Replay {
+        webhook: String,
+        /// Events accepted since: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        since: time::OffsetDateTime,
+        /// …and before: an RFC 3339 time or an age like 1h [default: now].
+        #[arg(long, value_parser = since)]
+        until: Option<time::OffsetDateTime>,
+        /// Only events of these types (repeat, or comma-separated).
+        #[arg(long = "type", value_delimiter = ',', value_parser = event_type)]
+        event_types: Vec<i32>,
+        /// Your id for this replay: asking again with it replays nothing twice.
+        #[arg(long)]
+        replay_id: Option<String>,
     },
     /// Create, list and revoke API keys (admin key).
     #[command(subcommand)]
@@ -98,6 +120,9 @@ pub(crate) enum WebhookCommand {
         /// Only enabled (true) or disabled (false) ones.
         #[arg(long)]
         enabled: Option<bool>,
+        /// Each with its success rate over the last 24 hours and failing streak.
+        #[arg(long)]
+        health: bool,
     },
     /// One webhook.
     Get { id: String },
@@ -156,6 +181,9 @@ pub(crate) struct CreateArgs {
     /// Create it disabled.
     #[arg(long)]
     pub(crate) disabled: bool,
+    /// Your id for this creation: running it again makes no second webhook.
+    #[arg(long)]
+    pub(crate) request_id: Option<String>,
     /// Print only the new webhook's id (for scripts).
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -173,6 +201,15 @@ pub(crate) struct UpdateArgs {
     pub(crate) events: Vec<i32>,
     #[command(flatten)]
     pub(crate) settings: WebhookSettings,
+    /// Add a header, or replace the one of that name, keeping the others: `Name: value`.
+    #[arg(long = "set-header", value_parser = header)]
+    pub(crate) set_headers: Vec<(String, String)>,
+    /// Remove the header of this name, keeping the others.
+    #[arg(long = "remove-header")]
+    pub(crate) remove_headers: Vec<String>,
+    /// Stop signing deliveries (`webhooks rotate-secret` signs again).
+    #[arg(long)]
+    pub(crate) no_signing: bool,
 }
 
 /// Settings shared by create and update.
@@ -204,6 +241,52 @@ pub(crate) struct WebhookSettings {
 pub(crate) enum EventCommand {
     /// Submit one event from flags, or many from a JSON file.
     Send(SendArgs),
+    /// One event: its exact body, and its delivery to every webhook.
+    Get {
+        /// `evt_…` (or give --client-id).
+        #[arg(required_unless_present = "client_id")]
+        id: Option<String>,
+        /// The submitter's client event id instead.
+        #[arg(long, conflicts_with = "id")]
+        client_id: Option<String>,
+        /// The organization (with --client-id and an admin key).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// An organization's events, newest first.
+    List {
+        #[arg(long)]
+        org: Option<String>,
+        /// Only events of this type.
+        #[arg(long = "type", value_parser = event_type)]
+        event_type: Option<i32>,
+        /// Accepted since: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        since: Option<time::OffsetDateTime>,
+        /// Accepted before: an RFC 3339 time or an age like 2h.
+        #[arg(long, value_parser = since)]
+        until: Option<time::OffsetDateTime>,
+        /// Only the event with this client event id.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeliveryCommand {
+    /// A webhook's deliveries, newest first: waiting, in flight, failed, skipped.
+    List {
+        webhook: String,
+        /// pending, in-flight, failed or skipped (repeat, or comma-separated) [default: all four].
+        #[arg(long = "state", value_delimiter = ',', value_parser = delivery_state)]
+        states: Vec<i32>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -267,11 +350,23 @@ pub(crate) enum CallCommand {
         /// Started before: an RFC 3339 time or an age like 2h.
         #[arg(long, value_parser = since)]
         until: Option<time::OffsetDateTime>,
+        /// Only calls of this event (`evt_…`).
+        #[arg(long)]
+        event: Option<String>,
+        /// Only calls of this delivery (`dlv_…`).
+        #[arg(long)]
+        delivery: Option<String>,
+        /// Only calls answered so: a status (503), a class (5xx) or none (no answer).
+        #[arg(long, value_parser = status_code)]
+        status_code: Option<StatusCode>,
+        /// Only calls made so: automatic, manual, test or replay.
+        #[arg(long, value_parser = ["automatic", "manual", "test", "replay"])]
+        trigger: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// One call, with the receiver's response.
+    /// One call: the request as sent, the receiver's answer.
     Get { id: String },
     /// Deliver a call's event again, now.
     Redeliver { id: String },
@@ -295,9 +390,12 @@ pub(crate) enum KeyCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// The organization it acts for.
+        /// The organization it acts for [default: every one: an admin key].
         #[arg(long)]
-        org: String,
+        org: Option<String>,
+        /// What it may call: full, ingest (submit events only) or read (get, list, watch, stats).
+        #[arg(long, value_parser = ["full", "ingest", "read"], default_value = "full")]
+        scope: String,
         /// Print only the key (for scripts).
         #[arg(long, short)]
         quiet: bool,
@@ -363,6 +461,46 @@ pub(crate) fn event_type(text: &str) -> Result<i32, String> {
         }
     };
     Ok(found as i32)
+}
+
+/// Which HTTP statuses `calls list --status-code` wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusCode {
+    Exact(u32),
+    /// 1 to 5.
+    Class(i32),
+    NoAnswer,
+}
+
+/// `503`, `5xx` or `none`.
+fn status_code(text: &str) -> Result<StatusCode, String> {
+    let text = text.trim().to_ascii_lowercase();
+    if text == "none" {
+        return Ok(StatusCode::NoAnswer);
+    }
+    if let Some(class) = text.strip_suffix("xx")
+        && let Ok(class @ 1..=5) = class.parse::<i32>()
+    {
+        return Ok(StatusCode::Class(class));
+    }
+    match text.parse::<u32>() {
+        Ok(code @ 100..=599) => Ok(StatusCode::Exact(code)),
+        _ => Err("a status (503), a class (1xx to 5xx) or none".into()),
+    }
+}
+
+/// `pending`, `in-flight`, `failed`, `skipped`.
+fn delivery_state(text: &str) -> Result<i32, String> {
+    use selki_proto::v1::DeliveryState as D;
+    Ok(
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "pending" => D::Pending,
+            "in-flight" => D::InFlight,
+            "failed" => D::Failed,
+            "skipped" => D::Skipped,
+            _ => return Err("pending, in-flight, failed or skipped".into()),
+        } as i32,
+    )
 }
 
 /// `Name: value`.

@@ -19,6 +19,27 @@ pub(crate) async fn run(client: &mut Client, command: EventCommand) -> Outcome {
             Some(path) => send_file(client, &path, args.org.as_deref()).await,
             None => send_one(client, args).await,
         },
+        EventCommand::Get { id, client_id, org } => {
+            crate::lookups::get_event(client, id, client_id, org).await
+        }
+        EventCommand::List {
+            org,
+            event_type,
+            since,
+            until,
+            client_id,
+            limit,
+        } => {
+            let request = pb::ListEventsRequest {
+                organization_id: org.unwrap_or_default(),
+                event_type: event_type.unwrap_or_default(),
+                start_time: since.map(crate::calls::timestamp),
+                end_time: until.map(crate::calls::timestamp),
+                client_event_id: client_id.unwrap_or_default(),
+                ..Default::default()
+            };
+            crate::lookups::list_events(client, request, limit).await
+        }
     }
 }
 

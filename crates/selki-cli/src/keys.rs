@@ -16,14 +16,37 @@ fn key_json(k: &pb::ApiKey) -> Value {
         "name": k.name,
         "create_time": time(k.create_time.as_ref()),
         "revoke_time": time(k.revoke_time.as_ref()),
+        "scope": scope_name(k.scope),
     })
+}
+
+fn scope_name(scope: i32) -> String {
+    pb::ApiKeyScope::try_from(scope)
+        .ok()
+        .filter(|s| *s != pb::ApiKeyScope::Unspecified)
+        .map_or("full".into(), |s| {
+            s.as_str_name()
+                .trim_start_matches("API_KEY_SCOPE_")
+                .to_ascii_lowercase()
+        })
 }
 
 pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
     match command {
-        KeyCommand::Create { name, org, quiet } => {
+        KeyCommand::Create {
+            name,
+            org,
+            scope,
+            quiet,
+        } => {
+            let scope = match scope.as_str() {
+                "ingest" => pb::ApiKeyScope::Ingest,
+                "read" => pb::ApiKeyScope::Read,
+                _ => pb::ApiKeyScope::Full,
+            };
             let request = pb::CreateApiKeyRequest {
-                organization_id: org,
+                scope: scope as i32,
+                organization_id: org.unwrap_or_default(),
                 name,
             };
             let created = client
@@ -44,6 +67,7 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
                         ("id", key.id),
                         ("organization", key.organization_id),
                         ("name", key.name),
+                        ("scope", scope_name(key.scope)),
                     ])
                 );
                 println!("\nThe key (shown this once):\n{}", created.key);

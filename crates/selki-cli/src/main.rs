@@ -6,6 +6,7 @@ mod client;
 mod events;
 mod failure;
 mod keys;
+mod lookups;
 mod output;
 mod receive;
 mod webhooks;
@@ -49,8 +50,20 @@ async fn run(cli: Cli) -> Outcome {
         Command::Recover {
             webhook,
             since,
+            until,
             limit,
-        } => calls::recover(&mut client, webhook, since, limit).await,
+        } => calls::recover(&mut client, webhook, (since, until), limit).await,
+        Command::Deliveries(command) => lookups::deliveries(&mut client, command).await,
+        Command::Replay {
+            webhook,
+            since,
+            until,
+            event_types,
+            replay_id,
+        } => {
+            let request = lookups::replay_request(webhook, since, until, event_types, replay_id);
+            lookups::replay(&mut client, request).await
+        }
         Command::Keys(command) => keys::run(&mut client, command).await,
         Command::Status { wait } => status(&mut client, wait).await,
         Command::Completions { .. } | Command::Receive(_) => unreachable!("handled above"),

@@ -106,6 +106,17 @@ pub(crate) fn outcome_name(value: i32) -> String {
     )
 }
 
+pub(crate) fn delivery_state_name(value: i32) -> String {
+    pb::DeliveryState::try_from(value)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("DELIVERY_STATE_")
+                .to_ascii_lowercase()
+                .replace('_', "-")
+        })
+        .unwrap_or_else(|_| value.to_string())
+}
+
 pub(crate) fn trigger_name(value: i32) -> String {
     pb::CallTrigger::try_from(value).map_or_else(
         |_| value.to_string(),
@@ -237,6 +248,15 @@ pub(crate) fn call_json(c: &pb::Call) -> Value {
         "error_message": c.error_message,
         "response_excerpt": c.response_excerpt,
         "url": c.url,
+        "delivery_id": c.delivery_id,
+        "trace_id": c.trace_id,
+        "request": c.request.as_ref().map(|r| json!({
+            "method": r.method,
+            "url": r.url,
+            "headers": r.headers.iter().map(|h| json!([h.name, h.value])).collect::<Vec<_>>(),
+            "body": String::from_utf8_lossy(&r.body),
+        })),
+        "response_headers": c.response_headers.iter().map(|h| json!([h.name, h.value])).collect::<Vec<_>>(),
     })
 }
 
@@ -292,5 +312,29 @@ pub(crate) fn call_fields(c: &pb::Call) -> String {
         ("response time", millis(c.duration.as_ref())),
         ("error", c.error_message.clone()),
         ("response", c.response_excerpt.clone()),
-    ])
+        ("delivery", c.delivery_id.clone()),
+        ("trace", c.trace_id.clone()),
+    ]) + &request_fields(c)
+}
+
+/// The request as sent and the response's headers, as curl would show them.
+fn request_fields(c: &pb::Call) -> String {
+    let Some(request) = &c.request else {
+        return String::new();
+    };
+    let mut text = format!("\n> {} {}\n", request.method, request.url);
+    for h in &request.headers {
+        text.push_str(&format!("> {}: {}\n", h.name, h.value));
+    }
+    text.push_str(&format!(
+        ">\n> {}\n",
+        String::from_utf8_lossy(&request.body)
+    ));
+    if !c.response_headers.is_empty() {
+        text.push_str("<\n");
+        for h in &c.response_headers {
+            text.push_str(&format!("< {}: {}\n", h.name, h.value));
+        }
+    }
+    text
 }

@@ -17,7 +17,11 @@ use crate::output::{
 pub(crate) async fn run(client: &mut Client, command: WebhookCommand) -> Outcome {
     match command {
         WebhookCommand::Create(args) => create(client, args).await,
-        WebhookCommand::List { org, enabled } => list(client, org, enabled).await,
+        WebhookCommand::List {
+            org,
+            enabled,
+            health,
+        } => list(client, org, enabled, health).await,
         WebhookCommand::Get { id } => {
             let webhook = get(client, &id).await?;
             show(client, &webhook);
@@ -92,6 +96,7 @@ async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
         (None, false) => Some(Signing::GenerateSigningSecret(true)),
     };
     let request = pb::CreateWebhookRequest {
+        request_id: args.request_id.unwrap_or_default(),
         organization_id: args.org.unwrap_or_default(),
         name: args.name,
         url: args.url,
@@ -128,11 +133,17 @@ async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
     Ok(())
 }
 
-async fn list(client: &mut Client, org: Option<String>, enabled_only: Option<bool>) -> Outcome {
+async fn list(
+    client: &mut Client,
+    org: Option<String>,
+    enabled_only: Option<bool>,
+    include_health: bool,
+) -> Outcome {
     let mut webhooks = Vec::new();
     let mut page_token = String::new();
     loop {
         let request = pb::ListWebhooksRequest {
+            include_health,
             organization_id: org.clone().unwrap_or_default(),
             page_size: 100,
             page_token,
@@ -156,17 +167,29 @@ async fn list(client: &mut Client, org: Option<String>, enabled_only: Option<boo
         ));
         return Ok(());
     }
-    let mut table = Table::new(&["ID", "NAME", "URL", "EVENTS", "STATE", "CREATED"]);
+    let mut header = vec!["ID", "NAME", "URL", "EVENTS", "STATE", "CREATED"];
+    if include_health {
+        header.extend(["24H SUCCESS", "FAILING"]);
+    }
+    let mut table = Table::new(&header);
     for w in &webhooks {
         let types: Vec<String> = w.event_types.iter().map(|t| event_type_name(*t)).collect();
-        table.row(vec![
+        let mut row = vec![
             w.id.clone(),
             w.name.clone(),
             w.url.clone(),
             types.join(","),
             enabled(w),
             time(w.create_time.as_ref()),
-        ]);
+        ];
+        if let Some(h) = &w.health {
+            row.push(match h.calls {
+                0 => "no calls".to_owned(),
+                calls => format!("{:.1}% of {calls}", h.success_rate * 100.0),
+            });
+            row.push(h.consecutive_failures.to_string());
+        }
+        table.row(row);
     }
     print!("{}", table.render());
     Ok(())
@@ -192,13 +215,28 @@ fn show(client: &Client, webhook: &pb::Webhook) {
     }
 }
 
-async fn patch(client: &mut Client, webhook: pb::Webhook, paths: Vec<String>) -> Outcome {
-    if paths.is_empty() {
+/// What an update changes besides the webhook's fields.
+#[derive(Default)]
+struct Edits {
+    set_headers: Vec<pb::Header>,
+    remove_headers: Vec<String>,
+}
+
+async fn patch(
+    client: &mut Client,
+    webhook: pb::Webhook,
+    paths: Vec<String>,
+    edits: Edits,
+) -> Outcome {
+    if paths.is_empty() && edits.set_headers.is_empty() && edits.remove_headers.is_empty() {
         return Err(Failure::usage(
-            "nothing to change: give --name, --url, --event, --header, --timeout or a --retry-* flag",
+            "nothing to change: give --name, --url, --event, --header, --set-header, \
+             --remove-header, --timeout, --no-signing or a --retry-* flag",
         ));
     }
     let request = pb::UpdateWebhookRequest {
+        remove_headers: edits.remove_headers,
+        set_headers: edits.set_headers,
         webhook: Some(webhook),
         update_mask: Some(prost_types::FieldMask { paths }),
     };
@@ -240,17 +278,44 @@ async fn update(client: &mut Client, args: UpdateArgs) -> Outcome {
         webhook.timeout = Some(proto_duration(timeout));
         paths.push("timeout".to_owned());
     }
-    let touches_retry = args.settings.retry_attempts.is_some()
-        || args.settings.retry_delay.is_some()
-        || args.settings.exponential_backoff.is_some()
-        || args.settings.max_delay.is_some();
-    if touches_retry {
-        // Flags change parts of the policy: start from the current one.
-        let current = get(client, &args.id).await?.retry_policy;
-        webhook.retry_policy = retry_policy(&args.settings, current);
-        paths.push("retry_policy".to_owned());
+    // Each retry flag changes its part of the policy: the server keeps the
+    // others.
+    let settings = &args.settings;
+    let mut retry = pb::RetryPolicy::default();
+    if let Some(attempts) = settings.retry_attempts {
+        retry.attempts = attempts;
+        paths.push("retry_policy.attempts".to_owned());
     }
-    patch(client, webhook, paths).await
+    if let Some(delay) = settings.retry_delay {
+        retry.delay = Some(proto_duration(delay));
+        paths.push("retry_policy.delay".to_owned());
+    }
+    if let Some(exponential) = settings.exponential_backoff {
+        retry.exponential_backoff = exponential;
+        paths.push("retry_policy.exponential_backoff".to_owned());
+    }
+    if let Some(max_delay) = settings.max_delay {
+        retry.max_delay = Some(proto_duration(max_delay));
+        paths.push("retry_policy.max_delay".to_owned());
+    }
+    webhook.retry_policy = Some(retry);
+    if args.no_signing {
+        webhook.signing_secret_set = false;
+        paths.push("signing_secret_set".to_owned());
+    }
+    let edits = Edits {
+        set_headers: args
+            .set_headers
+            .iter()
+            .map(|(name, value)| pb::Header {
+                name: name.clone(),
+                value: value.clone(),
+                sensitive: false,
+            })
+            .collect(),
+        remove_headers: args.remove_headers,
+    };
+    patch(client, webhook, paths, edits).await
 }
 
 async fn set_enabled(client: &mut Client, id: String, on: bool) -> Outcome {
@@ -259,7 +324,13 @@ async fn set_enabled(client: &mut Client, id: String, on: bool) -> Outcome {
         enabled: on,
         ..Default::default()
     };
-    patch(client, webhook, vec!["enabled".to_owned()]).await
+    patch(
+        client,
+        webhook,
+        vec!["enabled".to_owned()],
+        Edits::default(),
+    )
+    .await
 }
 
 /// Asks on a terminal; elsewhere only `--yes` will do.

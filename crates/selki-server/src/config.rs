@@ -178,6 +178,9 @@ pub(crate) struct Settings {
     /// all (API and worker), api, or worker [default: all].
     #[arg(long, env = "SELKI_ROLE", global = true)]
     pub(crate) role: Option<Role>,
+    /// Export traces to this OTLP collector (gRPC, e.g. http://127.0.0.1:4317): spans from SubmitEvent through each call of its deliveries, in the submitter's trace (`traceparent`) [default: none: no export].
+    #[arg(long, env = "SELKI_OTLP_ENDPOINT", global = true)]
+    pub(crate) otlp_endpoint: Option<String>,
     /// Address of the Prometheus endpoint (`/metrics`) [default: none].
     #[arg(long, env = "SELKI_METRICS_LISTEN", global = true)]
     pub(crate) metrics_listen: Option<SocketAddr>,
@@ -266,6 +269,7 @@ pub(crate) struct Config {
     pub(crate) log: String,
     pub(crate) role: Role,
     pub(crate) metrics_listen: Option<SocketAddr>,
+    pub(crate) otlp_endpoint: Option<String>,
     /// Every organization's allowlist, and grants to one each.
     pub(crate) destinations: Destinations,
     pub(crate) allow_destinations: Vec<String>,
@@ -300,6 +304,7 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("role", &self.role)
             .field("metrics_listen", &self.metrics_listen)
+            .field("otlp_endpoint", &self.otlp_endpoint)
             .field("allow_destinations", &self.allow_destinations)
             .field("destinations", &self.destinations)
             .field("internal_excerpt_bytes", &self.internal_excerpt_bytes)
@@ -388,6 +393,7 @@ impl Settings {
                 log,
                 role,
                 metrics_listen,
+                otlp_endpoint,
                 allow_destinations,
                 allow_destinations_for,
                 internal_excerpt_bytes,
@@ -506,6 +512,7 @@ impl Config {
             log: s.log.unwrap_or_else(|| LOG.into()),
             role: s.role.unwrap_or(Role::All),
             metrics_listen: s.metrics_listen,
+            otlp_endpoint: s.otlp_endpoint,
             destinations,
             allow_destinations,
             internal_excerpt_bytes,

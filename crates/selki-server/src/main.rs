@@ -2,6 +2,7 @@
 
 mod app;
 mod config;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use selki_storage::{ApiKeyScope, NewApiKey};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::config::{Cli, Command, Config, LogFormat};
+use crate::config::{Cli, Command, Config};
 
 /// mimalloc, not glibc's malloc: each delivery allocates and frees its body,
 /// headers and batch buffers across threads, which glibc handled with a
@@ -24,9 +25,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::resolve(cli.settings)?;
-    init_logging(&config)?;
+    let telemetry = telemetry::init(&config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    match cli.command.unwrap_or(Command::Serve) {
+    let result = run(cli.command.unwrap_or(Command::Serve), config, clock).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run(command: Command, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    match command {
         Command::Config => {
             println!("{config:#?}");
             Ok(())
@@ -58,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             let key = selki_api::new_key_text();
             let new = NewApiKey {
                 scope,
+                access: selki_domain::KeyAccess::Full,
                 name,
                 secret_hash: selki_api::hash_key(&key),
             };
@@ -69,20 +77,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn init_logging(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
-        .with_context(|| format!("log: `{}` is not a log filter", config.log))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    Ok(())
 }
 
 /// Every call and connection is a file descriptor: a low soft limit (often

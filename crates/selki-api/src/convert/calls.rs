@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use selki_domain::{
-    CallId, CallOutcome, CallRecord, CallTrigger, OrganizationId, UnixMs, WebhookId,
+    CallId, CallOutcome, CallRecord, CallTrigger, DeliveryId, EventId, OrganizationId, UnixMs,
+    WebhookId,
 };
 use selki_proto::v1 as pb;
-use selki_storage::{CallFilter, WebhookStats};
+use selki_storage::{CallFilter, StatusFilter, WebhookStats};
 use selki_webhooks::EventType;
 
 use super::{
@@ -44,8 +45,10 @@ pub(crate) struct StatsRequest {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecoverFailed {
     pub(crate) webhook: WebhookId,
-    /// Deliveries of events since then.
+    /// Deliveries of events since then…
     pub(crate) since: UnixMs,
+    /// …and before then, when set.
+    pub(crate) until: Option<UnixMs>,
     pub(crate) limit: u32,
 }
 
@@ -150,6 +153,12 @@ impl TryFrom<&pb::RecoverFailedRequest> for RecoverFailed {
                 None
             }
         };
+        let until = v.check_opt("until", r.until.as_ref().map(time));
+        if let (Some(since), Some(Some(until))) = (since, until)
+            && until <= since
+        {
+            v.add("until", "must be after since");
+        }
         let limit = v.check(
             "limit",
             match r.limit {
@@ -164,6 +173,7 @@ impl TryFrom<&pb::RecoverFailedRequest> for RecoverFailed {
             Some(Self {
                 webhook: webhook?,
                 since: since?,
+                until: until?,
                 limit: limit?,
             })
         })
@@ -226,13 +236,75 @@ fn call_filter(r: &pb::ListCallsRequest, v: &mut Violations) -> Option<CallFilte
         v.add("end_time", "must be after start_time");
         return None;
     }
+    let event_id = v.check_opt(
+        "event_id",
+        (!r.event_id.is_empty()).then(|| EventId::parse(&r.event_id)),
+    );
+    let delivery_id = v.check_opt(
+        "delivery_id",
+        (!r.delivery_id.is_empty()).then(|| DeliveryId::parse(&r.delivery_id)),
+    );
+    let http_status = http_status(r, v);
+    let trigger = v.check_opt("trigger", (r.trigger != 0).then(|| trigger(r.trigger)));
     Some(CallFilter {
         succeeded: succeeded?,
         outcome: outcome?,
         event_type: event_type?,
         from: from?,
         until: until?,
+        event_id: event_id?,
+        delivery_id: delivery_id?,
+        http_status: http_status?,
+        trigger: trigger?,
     })
+}
+
+/// An exact status or a class, not both.
+fn http_status(r: &pb::ListCallsRequest, v: &mut Violations) -> Option<Option<StatusFilter>> {
+    use pb::HttpStatusClass as C;
+    let exact = match r.http_status {
+        0 => Some(None),
+        s @ 100..=599 => u16::try_from(s).ok().map(|s| Some(StatusFilter::Exact(s))),
+        _ => {
+            v.add("http_status", "must be 100 to 599 (or unset)");
+            None
+        }
+    };
+    let class = v.check_opt(
+        "http_status_class",
+        (r.http_status_class != 0).then(|| match C::try_from(r.http_status_class) {
+            Ok(C::HttpStatusClass1xx) => Ok(StatusFilter::Class(1)),
+            Ok(C::HttpStatusClass2xx) => Ok(StatusFilter::Class(2)),
+            Ok(C::HttpStatusClass3xx) => Ok(StatusFilter::Class(3)),
+            Ok(C::HttpStatusClass4xx) => Ok(StatusFilter::Class(4)),
+            Ok(C::HttpStatusClass5xx) => Ok(StatusFilter::Class(5)),
+            Ok(C::None) => Ok(StatusFilter::NoResponse),
+            Ok(C::Unspecified) | Err(_) => Err(format!(
+                "{} is not an HTTP status class",
+                r.http_status_class
+            )),
+        }),
+    );
+    match (exact?, class?) {
+        (Some(_), Some(_)) => {
+            v.add(
+                "http_status_class",
+                "give http_status or http_status_class, not both",
+            );
+            None
+        }
+        (exact, class) => Some(exact.or(class)),
+    }
+}
+
+fn trigger(value: i32) -> Result<CallTrigger, String> {
+    match pb::CallTrigger::try_from(value) {
+        Ok(pb::CallTrigger::Automatic) => Ok(CallTrigger::Automatic),
+        Ok(pb::CallTrigger::Manual) => Ok(CallTrigger::Manual),
+        Ok(pb::CallTrigger::Test) => Ok(CallTrigger::Test),
+        Ok(pb::CallTrigger::Replay) => Ok(CallTrigger::Replay),
+        Ok(pb::CallTrigger::Unspecified) | Err(_) => Err(format!("{value} is not a call trigger")),
+    }
 }
 
 fn outcome(value: i32) -> Result<CallOutcome, String> {
@@ -271,6 +343,7 @@ fn trigger_to_proto(trigger: CallTrigger) -> pb::CallTrigger {
         CallTrigger::Automatic => pb::CallTrigger::Automatic,
         CallTrigger::Manual => pb::CallTrigger::Manual,
         CallTrigger::Test => pb::CallTrigger::Test,
+        CallTrigger::Replay => pb::CallTrigger::Replay,
     }
 }
 
@@ -292,6 +365,45 @@ pub(crate) fn call_to_proto(c: &CallRecord) -> pb::Call {
         error_message: c.error_message.clone().unwrap_or_default(),
         response_excerpt: c.response_excerpt.clone().unwrap_or_default(),
         url: c.url.clone(),
+        delivery_id: c.delivery_id.map(|d| d.to_string()).unwrap_or_default(),
+        trace_id: c.trace_id.clone().unwrap_or_default(),
+        request: c.capture.as_ref().map(|capture| pb::CallRequest {
+            method: "POST".to_owned(),
+            url: c.url.clone(),
+            headers: capture
+                .request_headers
+                .iter()
+                .map(|(name, value, sensitive)| pb::Header {
+                    name: name.clone(),
+                    value: value.clone(),
+                    sensitive: *sensitive,
+                })
+                .collect(),
+            body: capture
+                .body
+                .clone()
+                .map(String::into_bytes)
+                .unwrap_or_default(),
+        }),
+        response_headers: c
+            .capture
+            .iter()
+            .flat_map(|capture| &capture.response_headers)
+            .map(|(name, value)| pb::Header {
+                name: name.clone(),
+                value: value.clone(),
+                sensitive: false,
+            })
+            .collect(),
+    }
+}
+
+/// A call for a listing or a stream: without what it sent.
+pub(crate) fn call_summary_to_proto(c: &CallRecord) -> pb::Call {
+    pb::Call {
+        request: None,
+        response_headers: Vec::new(),
+        ..call_to_proto(c)
     }
 }
 
@@ -325,5 +437,26 @@ pub(crate) fn stats_to_proto(s: &WebhookStats) -> pb::WebhookStats {
                 calls: *calls,
             })
             .collect(),
+        series: s
+            .series
+            .iter()
+            .map(|b| pb::StatsBucket {
+                start_time: Some(timestamp_to_proto(b.start)),
+                total_calls: b.total_calls,
+                successful_calls: b.successful_calls,
+                outcomes: b
+                    .by_outcome
+                    .iter()
+                    .map(|(outcome, calls)| pb::OutcomeCount {
+                        outcome: outcome_to_proto(*outcome) as i32,
+                        calls: *calls,
+                    })
+                    .collect(),
+                p50_duration: shown(b.p50),
+                p95_duration: shown(b.p95),
+                p99_duration: shown(b.p99),
+            })
+            .collect(),
+        bucket_width: Some(duration_to_proto(s.bucket_width)),
     }
 }

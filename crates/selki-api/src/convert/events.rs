@@ -11,7 +11,7 @@ use selki_webhooks::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{datetime, requested_organization};
+use super::{datetime, printable, requested_organization};
 use crate::error::Violations;
 
 /// Most events in one SubmitEvents call.
@@ -133,10 +133,7 @@ fn fingerprint(
 fn client_event_id(text: &str) -> Result<Option<String>, String> {
     match text {
         "" => Ok(None),
-        t if t.len() <= 128 && t.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
-            Ok(Some(t.to_owned()))
-        }
-        _ => Err("must be at most 128 printable ASCII characters without spaces".into()),
+        text => printable(text, 128).map(Some),
     }
 }
 

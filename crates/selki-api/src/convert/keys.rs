@@ -1,6 +1,6 @@
 //! API keys' requests, and a key as the API shows it (never its secret).
 
-use selki_domain::{ApiKeyId, OrganizationId};
+use selki_domain::{ApiKeyId, KeyAccess, OrganizationId};
 use selki_proto::v1 as pb;
 use selki_storage::{ApiKey, ApiKeyScope};
 
@@ -12,6 +12,7 @@ pub(crate) struct CreateApiKey {
     /// `None`: an admin key.
     pub(crate) organization: Option<OrganizationId>,
     pub(crate) name: String,
+    pub(crate) access: KeyAccess,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,10 +48,12 @@ impl TryFrom<&pb::CreateApiKeyRequest> for CreateApiKey {
         } else {
             Some(name.to_owned())
         };
+        let access = v.check("scope", access(r.scope));
         v.build(|| {
             Some(Self {
                 organization: organization?,
                 name: name?,
+                access: access?,
             })
         })
     }
@@ -76,6 +79,16 @@ impl TryFrom<&pb::RevokeApiKeyRequest> for KeyRef {
     }
 }
 
+fn access(value: i32) -> Result<KeyAccess, String> {
+    use pb::ApiKeyScope as P;
+    match P::try_from(value) {
+        Ok(P::Unspecified | P::Full) => Ok(KeyAccess::Full),
+        Ok(P::Ingest) => Ok(KeyAccess::Ingest),
+        Ok(P::Read) => Ok(KeyAccess::Read),
+        Err(_) => Err(format!("{value} is not an API key scope")),
+    }
+}
+
 pub(crate) fn api_key_to_proto(key: &ApiKey) -> pb::ApiKey {
     pb::ApiKey {
         id: key.id.to_string(),
@@ -86,5 +99,10 @@ pub(crate) fn api_key_to_proto(key: &ApiKey) -> pb::ApiKey {
         name: key.name.clone(),
         create_time: Some(timestamp_to_proto(key.created_at)),
         revoke_time: key.revoked_at.map(timestamp_to_proto),
+        scope: match key.access {
+            KeyAccess::Full => pb::ApiKeyScope::Full,
+            KeyAccess::Ingest => pb::ApiKeyScope::Ingest,
+            KeyAccess::Read => pb::ApiKeyScope::Read,
+        } as i32,
     }
 }

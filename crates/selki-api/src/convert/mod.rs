@@ -10,6 +10,7 @@
 mod calls;
 mod events;
 mod keys;
+mod lookups;
 mod webhooks;
 
 use std::time::Duration;
@@ -24,13 +25,17 @@ use crate::error::Violations;
 
 pub(crate) use calls::{
     CallRef, ListCalls, RecoverFailed, SendTestEvent, StatsRequest, WatchCalls, WatchTarget,
-    call_to_proto, stats_to_proto,
+    call_summary_to_proto, call_to_proto, stats_to_proto,
 };
 pub(crate) use events::{Submission, SubmitEvent, SubmitEvents, accepted_to_proto};
 pub(crate) use keys::{CreateApiKey, KeyRef, ListApiKeys, api_key_to_proto};
+pub(crate) use lookups::{
+    GetEvent, ListDeliveries, ListEvents, MAX_REPLAY, ReplayEvents, delivery_to_proto,
+    event_to_proto,
+};
 pub(crate) use webhooks::{
     CreateWebhook, ListWebhooks, NewSecret, RotateSecret, Signing, UpdateWebhook, WebhookRef,
-    resolved, webhook_to_proto,
+    health_to_proto, resolved, webhook_to_proto,
 };
 
 /// Entries a list of event types may have (repeats are harmless, a
@@ -146,6 +151,18 @@ pub(crate) fn timestamp_to_proto(time: UnixMs) -> prost_types::Timestamp {
     }
 }
 
+/// An id a client makes up (a client event id, a request id): 1 to `max`
+/// printable ASCII characters without spaces.
+pub(crate) fn printable(text: &str, max: usize) -> Result<String, String> {
+    if (1..=max).contains(&text.len()) && text.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "must be 1 to {max} printable ASCII characters without spaces"
+        ))
+    }
+}
+
 /// The organization a request names; `None` when it names none (an
 /// organization key then acts for its own).
 pub(crate) fn requested_organization(text: &str) -> Result<Option<OrganizationId>, Invalid> {
@@ -202,7 +219,7 @@ impl<Id: Copy + std::fmt::Display> PageRequest<Id> {
 }
 
 /// Page tokens are opaque to clients: base64url of the last id.
-fn page_token(last: impl std::fmt::Display) -> String {
+pub(crate) fn page_token(last: impl std::fmt::Display) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last.to_string())
 }
 

@@ -3,17 +3,17 @@
 use std::time::Duration;
 
 use selki_domain::{
-    CustomHeaders, EndpointUrl, EventTypes, HeaderInput, OrganizationId, RetryPolicy, UrlPolicy,
-    WebhookId, WebhookName,
+    CustomHeaders, EndpointUrl, EventTypes, HeaderInput, MAX_HEADERS, OrganizationId, RetryPolicy,
+    UrlPolicy, WebhookId, WebhookName,
 };
 use selki_proto::v1 as pb;
 use selki_proto::v1::create_webhook_request::Signing as PbSigning;
-use selki_storage::Webhook;
+use selki_storage::{DayOfCalls, Webhook};
 use selki_webhooks::Secret;
 
 use super::{
     PageRequest, duration, duration_in, duration_to_proto, event_type_to_proto, event_types,
-    requested_organization, timestamp_to_proto,
+    printable, requested_organization, timestamp_to_proto,
 };
 use crate::error::Violations;
 
@@ -36,6 +36,9 @@ pub(crate) struct CreateWebhook {
     pub(crate) headers: CustomHeaders,
     pub(crate) timeout: Option<Duration>,
     pub(crate) signing: Signing,
+    /// The caller's id for this creation, and the SHA-256 of the rest of
+    /// the request: a retry must ask for the same.
+    pub(crate) request: Option<(String, [u8; 32])>,
 }
 
 /// How a new webhook's deliveries are signed.
@@ -59,6 +62,7 @@ pub(crate) struct ListWebhooks {
     pub(crate) organization: Option<OrganizationId>,
     pub(crate) enabled: Option<bool>,
     pub(crate) page: PageRequest<WebhookId>,
+    pub(crate) include_health: bool,
 }
 
 /// `UpdateWebhook`: the fields its mask names, each parsed; `None` leaves
@@ -72,11 +76,47 @@ pub(crate) struct UpdateWebhook {
     pub(crate) url: Option<EndpointUrl>,
     pub(crate) event_types: Option<EventTypes>,
     pub(crate) enabled: Option<bool>,
-    pub(crate) retry: Option<RetryPolicy>,
-    /// Masked values keep the stored ones: resolved against them.
+    /// Parts of the retry policy to change; the others keep their values.
+    pub(crate) retry: Option<RetryChange>,
+    /// All the headers, replaced (masked values keep the stored ones).
     pub(crate) headers: Option<HeaderInput>,
+    /// Headers to add or replace by name…
+    pub(crate) set_headers: Option<HeaderInput>,
+    /// …and to remove, the others kept.
+    pub(crate) remove_headers: Vec<String>,
     /// `Some(None)`: back to the server's default.
     pub(crate) timeout: Option<Option<Duration>>,
+    /// `Some(false)`: stop signing.
+    pub(crate) signing: Option<bool>,
+}
+
+/// Parts of a retry policy to change; `None` keeps the stored part.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RetryChange {
+    pub(crate) attempts: Option<u32>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) exponential: Option<bool>,
+    pub(crate) max_delay: Option<Duration>,
+}
+
+impl RetryChange {
+    /// The stored policy with these changes, or which part is wrong.
+    pub(crate) fn apply(
+        self,
+        stored: RetryPolicy,
+    ) -> Result<RetryPolicy, (&'static str, selki_domain::Invalid)> {
+        let exponential = self.exponential.unwrap_or(stored.exponential());
+        // A policy that turns exponential keeps its cap only if it had one.
+        let max_delay = self
+            .max_delay
+            .or_else(|| stored.exponential().then(|| stored.max_delay()));
+        RetryPolicy::new(
+            self.attempts.unwrap_or(stored.attempts()),
+            self.delay.unwrap_or(stored.delay()),
+            exponential,
+            max_delay,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -117,6 +157,12 @@ impl TryFrom<&pb::CreateWebhookRequest> for CreateWebhook {
             Some(PbSigning::GenerateSigningSecret(true)) => Some(Signing::Generated),
             Some(PbSigning::GenerateSigningSecret(false)) | None => Some(Signing::Unsigned),
         };
+        let request = match r.request_id.as_str() {
+            "" => Some(None),
+            id => v
+                .check("request_id", printable(id, 128))
+                .map(|id| Some((id, fingerprint(r)))),
+        };
         v.build(|| {
             Some(Self {
                 organization: organization?,
@@ -128,9 +174,21 @@ impl TryFrom<&pb::CreateWebhookRequest> for CreateWebhook {
                 headers: headers?,
                 timeout: timeout?,
                 signing: signing?,
+                request: request?,
             })
         })
     }
+}
+
+/// What a creation asked for, its request id aside.
+fn fingerprint(r: &pb::CreateWebhookRequest) -> [u8; 32] {
+    use prost::Message as _;
+    use sha2::Digest as _;
+    let asked = pb::CreateWebhookRequest {
+        request_id: String::new(),
+        ..r.clone()
+    };
+    sha2::Sha256::digest(asked.encode_to_vec()).into()
 }
 
 impl TryFrom<&pb::GetWebhookRequest> for WebhookRef {
@@ -170,6 +228,7 @@ impl TryFrom<&pb::ListWebhooksRequest> for ListWebhooks {
                 organization: organization?,
                 enabled: r.enabled,
                 page: page?,
+                include_health: r.include_health,
             })
         })
     }
@@ -188,8 +247,12 @@ impl TryFrom<&pb::UpdateWebhookRequest> for UpdateWebhook {
             .as_ref()
             .map(|m| m.paths.clone())
             .unwrap_or_default();
-        if paths.is_empty() {
-            v.add("update_mask", "must name at least one field to change");
+        let edits = !r.set_headers.is_empty() || !r.remove_headers.is_empty();
+        if paths.is_empty() && !edits {
+            v.add(
+                "update_mask",
+                "must name at least one field to change (or give set_headers or remove_headers)",
+            );
         }
         if paths.len() > MAX_UPDATE_PATHS {
             v.add(
@@ -210,7 +273,32 @@ impl TryFrom<&pb::UpdateWebhookRequest> for UpdateWebhook {
             retry,
             headers,
             timeout,
+            signing,
         } = update;
+        let set_headers = match r.set_headers.is_empty() {
+            true => None,
+            false => header_input("set_headers", &r.set_headers, &mut v),
+        };
+        let mut remove_headers = Vec::with_capacity(r.remove_headers.len());
+        for (i, name) in r.remove_headers.iter().take(MAX_HEADERS + 1).enumerate() {
+            match name.trim() {
+                "" => v.add(format!("remove_headers[{i}]"), "must name a header"),
+                name => remove_headers.push(name.to_ascii_lowercase()),
+            }
+        }
+        if r.remove_headers.len() > MAX_HEADERS {
+            v.add(
+                "remove_headers",
+                format!("lists more than {MAX_HEADERS} names"),
+            );
+        }
+        if headers.is_some() && edits {
+            v.add(
+                "set_headers",
+                "replace all headers (update_mask `headers`) or edit some (set_headers, \
+                 remove_headers), not both",
+            );
+        }
         v.build(|| {
             Some(Self {
                 id: id?,
@@ -221,7 +309,10 @@ impl TryFrom<&pb::UpdateWebhookRequest> for UpdateWebhook {
                 enabled,
                 retry,
                 headers,
+                set_headers,
+                remove_headers,
                 timeout,
+                signing,
             })
         })
     }
@@ -234,9 +325,10 @@ struct Fields {
     url: Option<EndpointUrl>,
     event_types: Option<EventTypes>,
     enabled: Option<bool>,
-    retry: Option<RetryPolicy>,
+    retry: Option<RetryChange>,
     headers: Option<HeaderInput>,
     timeout: Option<Option<Duration>>,
+    signing: Option<bool>,
 }
 
 impl Fields {
@@ -253,16 +345,30 @@ impl Fields {
                 self.event_types = event_types("webhook.event_types", &w.event_types, v);
             }
             "enabled" => self.enabled = Some(w.enabled),
-            "retry_policy" => {
-                self.retry = retry_policy("webhook.retry_policy", w.retry_policy.as_ref(), v);
+            "retry_policy"
+            | "retry_policy.attempts"
+            | "retry_policy.delay"
+            | "retry_policy.exponential_backoff"
+            | "retry_policy.max_delay" => {
+                let change = self.retry.get_or_insert_default();
+                retry_part(path, w.retry_policy.as_ref(), change, v);
             }
             "headers" => self.headers = header_input("webhook.headers", &w.headers, v),
             "timeout" => self.timeout = call_timeout("webhook.timeout", w.timeout.as_ref(), v),
+            "signing_secret_set" => match w.signing_secret_set {
+                false => self.signing = Some(false),
+                true => v.add(
+                    "webhook.signing_secret_set",
+                    "can only be turned off here; RotateSigningSecret sets a secret",
+                ),
+            },
             other => v.add(
                 format!("update_mask.paths[{i}]"),
                 format!(
                     "`{other}` cannot be updated; use name, url, event_types, enabled, \
-                     retry_policy, headers or timeout (RotateSigningSecret for the secret)"
+                     retry_policy (or retry_policy.attempts, .delay, .exponential_backoff, \
+                     .max_delay), headers, timeout or signing_secret_set (RotateSigningSecret \
+                     for the secret)"
                 ),
             ),
         }
@@ -294,6 +400,34 @@ impl TryFrom<&pb::RotateSigningSecretRequest> for RotateSecret {
                 grace: grace?,
             })
         })
+    }
+}
+
+/// One path's part of a retry policy change: `retry_policy` takes attempts
+/// and exponential_backoff, and delay and max_delay when set.
+fn retry_part(
+    path: &str,
+    given: Option<&pb::RetryPolicy>,
+    change: &mut RetryChange,
+    v: &mut Violations,
+) {
+    let unset = pb::RetryPolicy::default();
+    let p = given.unwrap_or(&unset);
+    let whole = path == "retry_policy";
+    let mut delay = |field: &str, value: Option<&prost_types::Duration>| {
+        value.and_then(|d| v.check(format!("webhook.retry_policy.{field}"), duration(d)))
+    };
+    if whole || path == "retry_policy.attempts" {
+        change.attempts = Some(p.attempts);
+    }
+    if whole || path == "retry_policy.exponential_backoff" {
+        change.exponential = Some(p.exponential_backoff);
+    }
+    if whole || path == "retry_policy.delay" {
+        change.delay = delay("delay", p.delay.as_ref()).or(change.delay);
+    }
+    if whole || path == "retry_policy.max_delay" {
+        change.max_delay = delay("max_delay", p.max_delay.as_ref()).or(change.max_delay);
     }
 }
 
@@ -390,5 +524,24 @@ pub(crate) fn webhook_to_proto(w: &Webhook) -> pb::Webhook {
         timeout: w.timeout.map(duration_to_proto),
         create_time: Some(timestamp_to_proto(w.created_at)),
         update_time: Some(timestamp_to_proto(w.updated_at)),
+        previous_secret_expire_time: w.signing.previous_expires_at.map(timestamp_to_proto),
+        health: None,
+    }
+}
+
+/// A webhook's health at a glance: its last day of calls and its streak.
+pub(crate) fn health_to_proto(w: &Webhook, day: DayOfCalls) -> pb::WebhookHealth {
+    #[allow(clippy::cast_precision_loss)]
+    let success_rate = match day.calls {
+        0 => 0.0,
+        calls => day.successful_calls as f64 / calls as f64,
+    };
+    pb::WebhookHealth {
+        success_rate,
+        calls: day.calls,
+        successful_calls: day.successful_calls,
+        consecutive_failures: w.consecutive_failures,
+        last_success_time: w.last_success.map(timestamp_to_proto),
+        last_failure_time: w.last_failure.map(timestamp_to_proto),
     }
 }

@@ -7,6 +7,7 @@ use crate::harness::{ADMIN_KEY, TestServer, authed};
 
 pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
     pb::CreateWebhookRequest {
+        request_id: Default::default(),
         organization_id: org.into(),
         name: "Notify Slack on Clicks".into(),
         url: "https://hooks.example.com/selki".into(),
@@ -51,6 +52,7 @@ pub(crate) async fn create_webhook(server: &TestServer, org: &str) -> pb::Create
 /// A new organization key, made by the admin.
 pub(crate) async fn org_key(server: &TestServer, org: &str) -> String {
     let request = pb::CreateApiKeyRequest {
+        scope: Default::default(),
         organization_id: org.into(),
         name: format!("{org} key"),
     };

@@ -24,6 +24,7 @@ async fn organization_keys_cannot_make_keys(server: &TestServer) {
     let request = pb::CreateApiKeyRequest {
         organization_id: "acme".into(),
         name: "minted by an org key".into(),
+        scope: 0,
     };
     let status = server
         .keys()

@@ -45,6 +45,7 @@ async fn a_webhook_is_created_read_listed_updated_rotated_and_deleted(server: &T
         create_webhook(server, "acme").await;
     }
     let page = |token: String| pb::ListWebhooksRequest {
+        include_health: Default::default(),
         organization_id: "acme".into(),
         page_size: 2,
         page_token: token,
@@ -69,6 +70,8 @@ async fn a_webhook_is_created_read_listed_updated_rotated_and_deleted(server: &T
     );
 
     let update = pb::UpdateWebhookRequest {
+        remove_headers: Default::default(),
+        set_headers: Default::default(),
         webhook: Some(pb::Webhook {
             id: webhook.id.clone(),
             enabled: false,
@@ -91,6 +94,7 @@ async fn a_webhook_is_created_read_listed_updated_rotated_and_deleted(server: &T
         ("Renamed", false, webhook.url.as_str())
     );
     let disabled = pb::ListWebhooksRequest {
+        include_health: Default::default(),
         organization_id: "acme".into(),
         page_size: 10,
         page_token: String::new(),
@@ -235,6 +239,7 @@ async fn an_organization_key_sees_only_its_own_organization(server: &TestServer)
     let admin_key = pb::CreateApiKeyRequest {
         organization_id: "globex".into(),
         name: "x".into(),
+        scope: 0,
     };
     assert_eq!(
         server

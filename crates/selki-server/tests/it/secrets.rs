@@ -234,6 +234,8 @@ async fn custom_header_values_are_sealed_at_rest_and_sensitive_ones_never_return
         })
         .collect();
     let request = pb::UpdateWebhookRequest {
+        remove_headers: Default::default(),
+        set_headers: Default::default(),
         webhook: Some(update),
         update_mask: Some(prost_types::FieldMask {
             paths: vec!["headers".into()],

@@ -32,8 +32,7 @@ async fn setup(t: &TestStore, events: u8) {
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create")
-        .webhook;
+        .expect("create");
     let batch: Vec<_> = (0..events)
         .map(|i| event("acme", CLICKED, None, i))
         .collect();

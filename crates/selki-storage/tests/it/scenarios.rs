@@ -191,8 +191,7 @@ async fn listing_pages_by_creation_and_filters_by_enabled(t: &TestStore) {
     t.store
         .create_webhook(&new_webhook("globex", &[CLICKED], true))
         .await
-        .expect("other org")
-        .webhook;
+        .expect("other org");
     let page = |after, limit| Page { after, limit };
     let acme = org("acme");
     let first = t
@@ -306,8 +305,7 @@ async fn a_retried_submission_returns_the_first_event_and_a_changed_one_conflict
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create")
-        .webhook;
+        .expect("create");
     let first = t
         .store
         .submit_events(&[event("acme", CLICKED, Some("c-1"), 1)])
@@ -633,8 +631,7 @@ async fn migrating_twice_changes_nothing(t: &TestStore) {
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
-        .expect("create")
-        .webhook;
+        .expect("create");
     t.store.migrate().await.expect("second migrate");
     let listed = t
         .store
