@@ -18,7 +18,7 @@ pub(crate) const WITHIN: Duration = Duration::from_secs(30);
 /// `delivering!(scenario, …)` runs each scenario on a delivering server on
 /// SQLite and on PostgreSQL; `delivering!([flags] => scenario, …)` adds flags.
 macro_rules! delivering {
-    ($($scenario:ident),* $(,)?) => { delivering!([] => $($scenario),*); };
+    ($($scenario:ident),* $(,)?) => { $crate::delivery::delivering!([] => $($scenario),*); };
     ($flags:tt => $($scenario:ident),* $(,)?) => {
         selki_testkit::on_both_stores!(
             |db| crate::harness::TestServer::delivering(db, &$flags) => $($scenario),*

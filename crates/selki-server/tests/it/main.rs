@@ -4,6 +4,7 @@
 mod bad_input;
 mod bounds;
 mod crash;
+mod debugging;
 mod delivery;
 mod egress;
 mod events;
