@@ -19,3 +19,4 @@ mod proxies;
 mod receiver;
 mod resilience;
 mod secrets;
+mod settings;
