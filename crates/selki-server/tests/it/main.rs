@@ -20,3 +20,4 @@ mod receiver;
 mod resilience;
 mod secrets;
 mod settings;
+mod traces;
