@@ -31,6 +31,10 @@ enum Call {
     Recover(pb::RecoverFailedRequest),
     TestEvent(pb::SendTestEventRequest),
     Watch(pb::WatchCallsRequest),
+    GetEvent(pb::GetEventRequest),
+    ListEvents(pb::ListEventsRequest),
+    ListDeliveries(pb::ListDeliveriesRequest),
+    Replay(pb::ReplayEventsRequest),
 }
 
 async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
@@ -109,6 +113,18 @@ async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
             .await
             .map(drop),
         Call::Watch(r) => server.webhooks().watch_calls(authed(k, r)).await.map(drop),
+        Call::GetEvent(r) => server.webhooks().get_event(authed(k, r)).await.map(drop),
+        Call::ListEvents(r) => server.webhooks().list_events(authed(k, r)).await.map(drop),
+        Call::ListDeliveries(r) => server
+            .webhooks()
+            .list_deliveries(authed(k, r))
+            .await
+            .map(drop),
+        Call::Replay(r) => server
+            .webhooks()
+            .replay_events(authed(k, r))
+            .await
+            .map(drop),
     }
 }
 
@@ -134,6 +150,53 @@ fn calls(webhook: &str, change: impl FnOnce(&mut pb::ListCallsRequest)) -> Call 
     };
     change(&mut r);
     Call::ListCalls(r)
+}
+
+fn event(change: impl FnOnce(&mut pb::GetEventRequest)) -> Call {
+    let mut r = pb::GetEventRequest::default();
+    change(&mut r);
+    Call::GetEvent(r)
+}
+
+fn events(change: impl FnOnce(&mut pb::ListEventsRequest)) -> Call {
+    let mut r = pb::ListEventsRequest {
+        organization_id: "acme".into(),
+        ..Default::default()
+    };
+    change(&mut r);
+    Call::ListEvents(r)
+}
+
+fn deliveries(webhook: &str, change: impl FnOnce(&mut pb::ListDeliveriesRequest)) -> Call {
+    let mut r = pb::ListDeliveriesRequest {
+        webhook_id: webhook.into(),
+        ..Default::default()
+    };
+    change(&mut r);
+    Call::ListDeliveries(r)
+}
+
+fn replay(webhook: &str, change: impl FnOnce(&mut pb::ReplayEventsRequest)) -> Call {
+    let mut r = pb::ReplayEventsRequest {
+        webhook_id: webhook.into(),
+        start_time: at(1_700_000_000),
+        end_time: at(1_800_000_000),
+        ..Default::default()
+    };
+    change(&mut r);
+    Call::Replay(r)
+}
+
+fn edit_headers(id: &str, set: Vec<pb::Header>, remove: &[&str]) -> Call {
+    Call::Update(pb::UpdateWebhookRequest {
+        webhook: Some(pb::Webhook {
+            id: id.into(),
+            ..Default::default()
+        }),
+        update_mask: None,
+        set_headers: set,
+        remove_headers: remove.iter().map(|r| (*r).to_owned()).collect(),
+    })
 }
 
 fn seconds(seconds: i64) -> Option<prost_types::Duration> {
@@ -215,6 +278,7 @@ fn update(id: &str, paths: &[&str], change: impl FnOnce(&mut pb::Webhook)) -> Ca
 }
 
 const UNKNOWN_WH: &str = "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3H";
+const UNKNOWN_EVT: &str = "evt_01K1ZQ5XW2ZC0G4S7B2D9E1F3H";
 
 async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &TestServer) {
     let existing = create_webhook(server, "acme")
@@ -897,8 +961,277 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             Code::InvalidArgument,
             Some("organization_id"),
         ),
+        (
+            "an event asked for by neither id",
+            event(|_| {}),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "an event asked for by both ids",
+            event(|r| {
+                r.id = UNKNOWN_EVT.into();
+                r.client_event_id = "c-1".into();
+            }),
+            Code::InvalidArgument,
+            Some("client_event_id"),
+        ),
+        (
+            "a webhook id for an event id",
+            event(|r| r.id = UNKNOWN_WH.into()),
+            Code::InvalidArgument,
+            Some("id"),
+        ),
+        (
+            "an unknown event",
+            event(|r| r.id = UNKNOWN_EVT.into()),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "a client event id with a line break",
+            event(|r| {
+                r.client_event_id = "a\nb".into();
+                r.organization_id = "acme".into();
+            }),
+            Code::InvalidArgument,
+            Some("client_event_id"),
+        ),
+        (
+            "an admin's client event id naming no organization",
+            event(|r| r.client_event_id = "c-1".into()),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
+            "listing events of no organization as admin",
+            events(|r| r.organization_id = String::new()),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
+            "listing 101 events",
+            events(|r| r.page_size = 101),
+            Code::InvalidArgument,
+            Some("page_size"),
+        ),
+        (
+            "an events page token from elsewhere",
+            events(|r| r.page_token = "abc".into()),
+            Code::InvalidArgument,
+            Some("page_token"),
+        ),
+        (
+            "an unknown event type among events",
+            events(|r| r.event_type = 99),
+            Code::InvalidArgument,
+            Some("event_type"),
+        ),
+        (
+            "events in a range that ends as it starts",
+            events(|r| {
+                r.start_time = at(1_800_000_000);
+                r.end_time = at(1_800_000_000);
+            }),
+            Code::InvalidArgument,
+            Some("end_time"),
+        ),
+        (
+            "events of a client id of 129 characters",
+            events(|r| r.client_event_id = long(129)),
+            Code::InvalidArgument,
+            Some("client_event_id"),
+        ),
+        (
+            "deliveries of a malformed webhook id",
+            deliveries("hook-1", |_| {}),
+            Code::InvalidArgument,
+            Some("webhook_id"),
+        ),
+        (
+            "deliveries of an unknown webhook",
+            deliveries(UNKNOWN_WH, |_| {}),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "deliveries in an unknown state",
+            deliveries(ex, |r| {
+                r.states = vec![pb::DeliveryState::Pending as i32, 42]
+            }),
+            Code::InvalidArgument,
+            Some("states[1]"),
+        ),
+        (
+            "succeeded deliveries, which are the calls",
+            deliveries(ex, |r| r.states = vec![pb::DeliveryState::Succeeded as i32]),
+            Code::InvalidArgument,
+            Some("states[0]"),
+        ),
+        (
+            "17 delivery states",
+            deliveries(ex, |r| {
+                r.states = vec![pb::DeliveryState::Failed as i32; 17]
+            }),
+            Code::InvalidArgument,
+            Some("states"),
+        ),
+        (
+            "a deliveries page token from elsewhere",
+            deliveries(ex, |r| r.page_token = "d2hfMDFL".into()),
+            Code::InvalidArgument,
+            Some("page_token"),
+        ),
+        (
+            "a replay without a start",
+            replay(ex, |r| r.start_time = None),
+            Code::InvalidArgument,
+            Some("start_time"),
+        ),
+        (
+            "a replay without an end",
+            replay(ex, |r| r.end_time = None),
+            Code::InvalidArgument,
+            Some("end_time"),
+        ),
+        (
+            "a replay that ends before it starts",
+            replay(ex, |r| r.end_time = at(1_600_000_000)),
+            Code::InvalidArgument,
+            Some("end_time"),
+        ),
+        (
+            "a replay of an unknown event type",
+            replay(ex, |r| r.event_types = vec![3, 99]),
+            Code::InvalidArgument,
+            Some("event_types[1]"),
+        ),
+        (
+            "a replay id with a space",
+            replay(ex, |r| r.replay_id = "a b".into()),
+            Code::InvalidArgument,
+            Some("replay_id"),
+        ),
+        (
+            "a replay for an unknown webhook",
+            replay(UNKNOWN_WH, |_| {}),
+            Code::NotFound,
+            None,
+        ),
+        (
+            "calls of a malformed event id",
+            calls(ex, |r| r.event_id = "evt-1".into()),
+            Code::InvalidArgument,
+            Some("event_id"),
+        ),
+        (
+            "calls of a webhook id as delivery id",
+            calls(ex, |r| r.delivery_id = UNKNOWN_WH.into()),
+            Code::InvalidArgument,
+            Some("delivery_id"),
+        ),
+        (
+            "calls answered 700",
+            calls(ex, |r| r.http_status = 700),
+            Code::InvalidArgument,
+            Some("http_status"),
+        ),
+        (
+            "calls answered 503 and in the 4xx class",
+            calls(ex, |r| {
+                r.http_status = 503;
+                r.http_status_class = pb::HttpStatusClass::HttpStatusClass4xx as i32;
+            }),
+            Code::InvalidArgument,
+            Some("http_status_class"),
+        ),
+        (
+            "an unknown status class",
+            calls(ex, |r| r.http_status_class = 9),
+            Code::InvalidArgument,
+            Some("http_status_class"),
+        ),
+        (
+            "an unknown trigger",
+            calls(ex, |r| r.trigger = 42),
+            Code::InvalidArgument,
+            Some("trigger"),
+        ),
+        (
+            "recovering until before since",
+            Call::Recover(pb::RecoverFailedRequest {
+                webhook_id: ex.into(),
+                since: at(1_800_000_000),
+                limit: 0,
+                until: at(1_700_000_000),
+            }),
+            Code::InvalidArgument,
+            Some("until"),
+        ),
+        (
+            "a creation request id with a line break",
+            create(|r| r.request_id = "a\nb".into()),
+            Code::InvalidArgument,
+            Some("request_id"),
+        ),
+        (
+            "turning signing on without a secret",
+            update(ex, &["signing_secret_set"], |w| w.signing_secret_set = true),
+            Code::InvalidArgument,
+            Some("webhook.signing_secret_set"),
+        ),
+        (
+            "an update of a retry part that does not exist",
+            update(ex, &["retry_policy.jitter"], |_| {}),
+            Code::InvalidArgument,
+            Some("update_mask.paths[0]"),
+        ),
+        (
+            "setting a header with a line break",
+            edit_headers(ex, vec![header("X-A", "a\r\nX-B: b")], &[]),
+            Code::InvalidArgument,
+            Some("set_headers[0].value"),
+        ),
+        (
+            "setting a Selki-* header",
+            edit_headers(ex, vec![header("Selki-Signature", "x")], &[]),
+            Code::InvalidArgument,
+            Some("set_headers[0].name"),
+        ),
+        (
+            "removing a header without a name",
+            edit_headers(ex, Vec::new(), &["X-A", " "]),
+            Code::InvalidArgument,
+            Some("remove_headers[1]"),
+        ),
+        (
+            "replacing all headers and editing some",
+            Call::Update(pb::UpdateWebhookRequest {
+                webhook: Some(pb::Webhook {
+                    id: ex.into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["headers".into()],
+                }),
+                set_headers: vec![header("X-A", "1")],
+                remove_headers: Vec::new(),
+            }),
+            Code::InvalidArgument,
+            Some("set_headers"),
+        ),
+        (
+            "a key of an unknown scope",
+            Call::CreateKey(pb::CreateApiKeyRequest {
+                organization_id: "acme".into(),
+                name: "k".into(),
+                scope: 9,
+            }),
+            Code::InvalidArgument,
+            Some("scope"),
+        ),
     ];
-    assert!(cases.len() >= 40, "{} cases", cases.len());
+    assert!(cases.len() >= 120, "{} cases", cases.len());
     let mut failures = Vec::new();
     for (name, rpc, code, field) in cases {
         let outcome = call(server, rpc).await;
