@@ -67,7 +67,10 @@ impl From<tonic::Status> for Failure {
             ),
             Code::PermissionDenied => Self::new(
                 Exit::Auth,
-                format!("{message}: this API key may not do that (an admin key can)"),
+                format!(
+                    "{message}: this API key may not do that (its scope is narrower, or the \
+                     organization is not its own)"
+                ),
             ),
             Code::AlreadyExists | Code::FailedPrecondition => Self::new(Exit::Refused, message),
             Code::Unavailable => Self::new(

@@ -174,6 +174,14 @@ pub(crate) fn webhook_json(w: &pb::Webhook) -> Value {
         "timeout_seconds": duration(w.timeout.as_ref()).map(|d| d.as_secs_f64()),
         "create_time": time(w.create_time.as_ref()),
         "update_time": time(w.update_time.as_ref()),
+        "health": w.health.as_ref().map(|h| json!({
+            "success_rate": h.success_rate,
+            "calls": h.calls,
+            "successful_calls": h.successful_calls,
+            "consecutive_failures": h.consecutive_failures,
+            "last_success_time": time(h.last_success_time.as_ref()),
+            "last_failure_time": time(h.last_failure_time.as_ref()),
+        })),
     })
 }
 

@@ -120,6 +120,7 @@ async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
         print_json(&json!({
             "webhook": webhook_json(&webhook),
             "signing_secret": created.signing_secret,
+            "duplicate": created.duplicate,
         }));
     } else {
         print!("{}", webhook_fields(&webhook));

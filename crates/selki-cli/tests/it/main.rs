@@ -1,4 +1,5 @@
 //! The real `selki` binary against a real `selki-server` process.
 
+mod debugging;
 mod harness;
 mod scenarios;

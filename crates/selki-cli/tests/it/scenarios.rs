@@ -4,10 +4,10 @@ use std::io::{Read as _, Write as _};
 
 use crate::harness::{Running, Server, run, selki};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// `selki receive` on a free port, verifying with `SECRET`.
-fn receiver(extra: &[&str]) -> (Running, String) {
+pub(crate) fn receiver(extra: &[&str]) -> (Running, String) {
     let receiving = Running::start(
         selki()
             .args(["receive", "--port", "0", "--secret", SECRET])
@@ -25,7 +25,7 @@ fn receiver(extra: &[&str]) -> (Running, String) {
 
 /// `selki calls watch` for `count` calls, running once its header is out
 /// (by then it is subscribed: nothing recorded afterwards is missed).
-fn watch(server: &Server, webhook: &str, count: usize) -> Running {
+pub(crate) fn watch(server: &Server, webhook: &str, count: usize) -> Running {
     Running::start(
         selki()
             .env("SELKI_ADDR", &server.addr)
@@ -36,7 +36,7 @@ fn watch(server: &Server, webhook: &str, count: usize) -> Running {
     )
 }
 
-fn create_webhook(server: &Server, url: &str) -> String {
+pub(crate) fn create_webhook(server: &Server, url: &str) -> String {
     let id = server
         .selki(&[
             "webhooks",
