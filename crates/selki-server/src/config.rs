@@ -488,6 +488,7 @@ impl Config {
                 .max_deliveries_per_submission
                 .unwrap_or(limits.deliveries_per_submission)
                 .max(1),
+            ..limits
         };
         Ok(Self {
             listen: s.listen.unwrap_or_else(|| SocketAddr::from(LISTEN)),

@@ -76,15 +76,11 @@ impl CallFilter {
 #[derive(Debug, Clone, Default)]
 pub struct CallPage {
     pub calls: Vec<CallRecord>,
-    /// With a filter, a listing examines at most [`SCAN_BUDGET`] calls: when
+    /// With a filter, a listing examines at most [`Limits::scan_budget`](crate::Limits::scan_budget) calls: when
     /// they ran out first, the last one examined (the next page starts
     /// below it).
     pub scanned_to: Option<CallId>,
 }
-
-/// Calls one filtered listing examines at most, so that a filter matching
-/// nothing costs a bounded read however many calls a webhook has.
-pub const SCAN_BUDGET: u32 = 10_000;
 
 const COLUMNS: &str = "id, delivery_id, webhook_id, organization_id, event_id, event_type, \
     attempt, call_trigger, outcome, http_status, url, started_at, duration_ms, error_message, \
@@ -106,7 +102,7 @@ const CALLS_PER_INSERT: usize = 64;
 impl Store {
     /// A webhook's calls, newest first, a page at a time (the page token is
     /// the last call id seen). A filtered listing examines at most
-    /// [`SCAN_BUDGET`] calls.
+    /// [`Limits::scan_budget`](crate::Limits::scan_budget) calls.
     pub async fn list_calls(
         &self,
         scope: &Scope,
@@ -157,7 +153,7 @@ impl Store {
         Ok(CallPage { calls, scanned_to })
     }
 
-    /// The oldest of the next [`SCAN_BUDGET`] calls of a webhook after
+    /// The oldest of the next [`Limits::scan_budget`](crate::Limits::scan_budget) calls of a webhook after
     /// `after`, if it has that many: how far a filtered listing looks.
     async fn scan_boundary(
         &self,
@@ -170,7 +166,7 @@ impl Store {
         )
         .bind(webhook.to_string())
         .bind(after.map(|id| id.to_string()))
-        .bind(i64::from(SCAN_BUDGET - 1))
+        .bind(i64::from(self.limits.scan_budget.max(1) - 1))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| parsed("id", &text(&row, "id")?, CallId::parse))

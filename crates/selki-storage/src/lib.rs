@@ -35,7 +35,7 @@ use std::sync::Arc;
 use selki_domain::{Clock, UnixMs};
 use sqlx::AnyPool;
 
-pub use calls::{CallFilter, CallPage, SCAN_BUDGET, StatusFilter};
+pub use calls::{CallFilter, CallPage, StatusFilter};
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
@@ -60,6 +60,10 @@ pub struct Limits {
     pub webhooks_per_organization: u32,
     /// Deliveries one submission may create (events × subscribed webhooks).
     pub deliveries_per_submission: usize,
+    /// Rows one filtered listing examines at most, so that a filter
+    /// matching nothing costs a bounded read however many calls or
+    /// deliveries a webhook has; past it, the page says where it stopped.
+    pub scan_budget: u32,
 }
 
 impl Default for Limits {
@@ -67,6 +71,7 @@ impl Default for Limits {
         Self {
             webhooks_per_organization: 100,
             deliveries_per_submission: 10_000,
+            scan_budget: 10_000,
         }
     }
 }

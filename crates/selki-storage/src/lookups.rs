@@ -9,7 +9,6 @@ use selki_domain::{
 };
 use sqlx::any::AnyRow;
 
-use crate::calls::SCAN_BUDGET;
 use crate::sql::{
     count, delivery_status, int, opt_text, opt_time, parsed, status_literal, text, time,
 };
@@ -29,7 +28,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.status, d.atte
 pub struct DeliveryPage {
     pub deliveries: Vec<DeliveryView>,
     /// Set when telling waiting from in-flight deliveries examined
-    /// [`SCAN_BUDGET`] of them before the page was full: the last one
+    /// [`Limits::scan_budget`](crate::Limits::scan_budget) of them before the page was full: the last one
     /// examined (the next page starts below it).
     pub scanned_to: Option<DeliveryId>,
 }
@@ -176,7 +175,7 @@ impl Store {
         }))
     }
 
-    /// The oldest of a webhook's next [`SCAN_BUDGET`] pending deliveries
+    /// The oldest of a webhook's next [`Limits::scan_budget`](crate::Limits::scan_budget) pending deliveries
     /// after `after`, if it has that many.
     async fn pending_boundary(
         &self,
@@ -191,7 +190,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(webhook.to_string())
             .bind(after.map(|id| id.to_string()))
-            .bind(i64::from(SCAN_BUDGET - 1))
+            .bind(i64::from(self.limits.scan_budget.max(1) - 1))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| parsed("id", &text(&row, "id")?, DeliveryId::parse))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use selki_domain::{Attempt, CallRecord, Claimed, DeliveryStatus, Health, Next, UnixMs};
 use selki_domain::{CallId, CallOutcome, CallTrigger};
-use selki_storage::{Cutoffs, Scope};
+use selki_storage::{CallFilter, Cutoffs, DeliveryState, Limits, Page, Scope};
 use selki_testkit::Fixture as _;
 use selki_webhooks::EventType;
 
@@ -23,6 +23,8 @@ selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     recoverable_deliveries_are_pruned_once_past_the_recovery_window,
     a_delivery_cancelled_while_in_flight_stays_cancelled,
     a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once,
+    a_filtered_call_listing_stops_at_its_scan_budget_and_says_where,
+    telling_in_flight_from_waiting_deliveries_scans_a_bounded_stretch_at_a_time,
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -592,4 +594,129 @@ async fn silent_workers_lose_their_claims_but_not_to_an_outage() {
         "theirs are due again, mine still held"
     );
     t.finish().await;
+}
+
+/// The store of `t` examining at most five rows per filtered listing.
+fn small_budget(t: &TestStore) -> selki_storage::Store {
+    t.store.clone().with_limits(Limits {
+        scan_budget: 5,
+        ..Limits::default()
+    })
+}
+
+async fn a_filtered_call_listing_stops_at_its_scan_budget_and_says_where(t: &TestStore) {
+    setup(t, 12).await;
+    let store = small_budget(t);
+    let claimed = claim(&store, "w1", 20).await.expect("claim");
+    // Twelve calls a millisecond apart: the oldest failed, the rest did not.
+    let attempts: Vec<Attempt> = claimed
+        .iter()
+        .zip(0..)
+        .map(|(c, i)| {
+            let (outcome, next) = match i {
+                0 => (CallOutcome::HttpStatus, Next::Failed),
+                _ => (CallOutcome::Success, Next::Succeeded),
+            };
+            let mut a = attempt(c, outcome, next);
+            if let Some(call) = &mut a.call {
+                call.id = CallId::at(t.at(i));
+            }
+            a
+        })
+        .collect();
+    store
+        .record_attempts(&attempts, Health::default())
+        .await
+        .expect("record");
+    let webhook = claimed[0].webhook_id;
+    let failed = CallFilter {
+        succeeded: Some(false),
+        ..CallFilter::default()
+    };
+    let mut after = None;
+    let mut pages = Vec::new();
+    loop {
+        let page = store
+            .list_calls(&Scope::All, webhook, failed, Page { after, limit: 10 })
+            .await
+            .expect("list");
+        pages.push(page.calls.iter().map(|c| c.id).collect::<Vec<_>>());
+        match page.scanned_to {
+            Some(to) => after = Some(to),
+            None => break,
+        }
+    }
+    let failed_call = attempts[0].call.as_ref().map(|c| c.id).expect("a call");
+    assert_eq!(
+        pages,
+        [vec![], vec![], vec![failed_call]],
+        "five calls a page: the 12th to 8th, the 7th to 3rd, then the rest"
+    );
+    let unfiltered = store
+        .list_calls(
+            &Scope::All,
+            webhook,
+            CallFilter::default(),
+            Page {
+                after: None,
+                limit: 20,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        (unfiltered.calls.len(), unfiltered.scanned_to),
+        (12, None),
+        "a listing without a filter reads only what it returns: no budget"
+    );
+}
+
+async fn telling_in_flight_from_waiting_deliveries_scans_a_bounded_stretch_at_a_time(
+    t: &TestStore,
+) {
+    setup(t, 12).await;
+    let store = small_budget(t);
+    let leased = claim(&store, "w1", 1).await.expect("claim");
+    let webhook = leased[0].webhook_id;
+    let mut after = None;
+    let mut pages = 0;
+    let mut found = Vec::new();
+    loop {
+        let page = store
+            .list_deliveries(
+                &Scope::All,
+                webhook,
+                &[DeliveryState::InFlight],
+                Page { after, limit: 10 },
+            )
+            .await
+            .expect("list")
+            .expect("the webhook");
+        pages += 1;
+        found.extend(page.deliveries.iter().map(|d| (d.id, d.state)));
+        match page.scanned_to {
+            Some(to) => after = Some(to),
+            None => break,
+        }
+    }
+    assert_eq!(found, [(leased[0].delivery_id, DeliveryState::InFlight)]);
+    assert_eq!(pages, 3, "twelve waiting deliveries, five examined a page");
+    let waiting = store
+        .list_deliveries(
+            &Scope::All,
+            webhook,
+            &[DeliveryState::Pending, DeliveryState::InFlight],
+            Page {
+                after: None,
+                limit: 20,
+            },
+        )
+        .await
+        .expect("list")
+        .expect("the webhook");
+    assert_eq!(
+        (waiting.deliveries.len(), waiting.scanned_to),
+        (12, None),
+        "all waiting ones at once need no lease read: no budget"
+    );
 }
