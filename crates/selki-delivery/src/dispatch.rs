@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use selki_domain::{
     CallCapture, CallId, CallOutcome, CallRecord, CallTrigger, Claimed, Clock, DeliveryId, EventId,
-    MASK, Opened, OrganizationId, Target, TraceParent, UnixMs,
+    MASK, Opened, OrganizationId, SentRequest, Target, TraceParent, UnixMs,
 };
 use selki_webhooks::{DeliveryHeaders, EventType};
 use tracing::Instrument as _;
@@ -116,8 +116,8 @@ impl Dispatcher {
             outcome = tracing::field::Empty,
         );
         crate::trace::join(&span, d.traceparent);
-        let mut sent = Vec::new();
-        let answer = match &d.target.sealed {
+        let mut sent = None;
+        let mut answer = match &d.target.sealed {
             // Unsigned or without its headers would be a different request:
             // nothing is sent, and the failure says which key is missing.
             Err(unopenable) => {
@@ -125,7 +125,7 @@ impl Dispatcher {
             }
             Ok(opened) => {
                 let headers = self.headers(&d, opened, call_id, started_at.as_secs());
-                sent = self.as_sent(&headers, opened, d.body);
+                sent = Some(self.as_sent(&headers, opened, started_at.as_secs(), d.body));
                 self.sender
                     .send(Outgoing {
                         url: d.target.url.as_url(),
@@ -161,8 +161,9 @@ impl Dispatcher {
             response_excerpt: answer.excerpt.clone(),
             trace_id: d.traceparent.map(|t| t.trace_id().to_owned()),
             capture: Some(Box::new(CallCapture {
-                request_headers: sent,
-                response_headers: answer.headers.clone(),
+                request: sent,
+                // Kept with the call only: nothing else reads them.
+                response_headers: std::mem::take(&mut answer.headers),
                 // Only a test call's body is its own: every other call's is
                 // its event's, stored once.
                 body: (d.trigger == CallTrigger::Test).then(|| d.body.to_owned()),
@@ -171,35 +172,38 @@ impl Dispatcher {
         (record, answer)
     }
 
-    /// The request's headers as a call keeps them: every one sent, with the
-    /// two the HTTP client adds, and sensitive custom values masked.
+    /// The request as a call keeps it: what the call's ids do not say
+    /// again (the signing time and signature, the webhook's own headers
+    /// with sensitive values masked, the two the HTTP client adds).
     fn as_sent(
         &self,
         headers: &[(String, String)],
         opened: &Opened,
+        timestamp: i64,
         body: &str,
-    ) -> Vec<(String, String, bool)> {
-        let sensitive = |name: &str| {
-            opened
-                .headers
-                .headers()
-                .any(|h| h.name() == name && h.is_sensitive())
-        };
-        headers
-            .iter()
-            .map(|(name, value)| match sensitive(name) {
-                true => (name.clone(), MASK.to_owned(), true),
-                false => (name.clone(), value.clone(), false),
+    ) -> SentRequest {
+        let custom = opened
+            .headers
+            .headers()
+            .map(|h| {
+                let value = match h.is_sensitive() {
+                    true => MASK.to_owned(),
+                    false => h.value().to_owned(),
+                };
+                (h.name().to_owned(), value, h.is_sensitive())
             })
-            .chain([
-                (
-                    "user-agent".to_owned(),
-                    self.sender.user_agent().to_owned(),
-                    false,
-                ),
-                ("content-length".to_owned(), body.len().to_string(), false),
-            ])
-            .collect()
+            .collect();
+        let signature = headers
+            .iter()
+            .find(|(name, _)| name == selki_webhooks::name::WEBHOOK_SIGNATURE)
+            .map(|(_, value)| value.clone());
+        SentRequest {
+            timestamp,
+            signature,
+            user_agent: self.sender.user_agent().to_owned(),
+            custom,
+            content_length: body.len(),
+        }
     }
 
     /// The wire format's headers, then the webhook's own.

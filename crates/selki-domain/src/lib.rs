@@ -31,7 +31,7 @@ mod trace;
 mod webhook;
 
 pub use access::{KeyAccess, Operation};
-pub use call::{CallCapture, CallOutcome, CallRecord, CallTrigger};
+pub use call::{CallCapture, CallOutcome, CallRecord, CallTrigger, SentRequest};
 pub use delivery::{
     Attempt, Claimed, DeliveryStatus, Health, LeaseToken, Next, Opened, Target, TargetState,
     Unopenable,

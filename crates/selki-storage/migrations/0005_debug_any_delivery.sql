@@ -7,9 +7,12 @@ ALTER TABLE events ADD COLUMN traceparent TEXT;
 -- An organization's events, newest first (ids sort by acceptance time).
 CREATE INDEX events_by_organization ON events (organization_id, id);
 
--- The request as sent: JSON [[name, value, sensitive], …], sensitive
--- custom header values already masked. The body is the event's (not copied
--- per call), except for test calls, which have no stored event.
+-- The request as sent, as what the call's own columns do not say again:
+-- JSON {"t": signing time, "s": signature, "ua": user agent, "h": the
+-- webhook's headers [[name, value, sensitive], …] with sensitive values
+-- masked, "n": body length}; the wire format's headers follow from these
+-- and the call's ids. The body is the event's (not copied per call),
+-- except for test calls, which have no stored event.
 ALTER TABLE calls ADD COLUMN request_headers TEXT;
 ALTER TABLE calls ADD COLUMN test_body TEXT;
 -- The response's headers, JSON [[name, value], …], bounded by the sender.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use selki_domain::{
     CallCapture, CallId, CallOutcome, CallRecord, CallTrigger, DeliveryId, EventId, OrganizationId,
-    UnixMs, WebhookId, millis,
+    SentRequest, UnixMs, WebhookId, millis,
 };
 use selki_webhooks::EventType;
 use sqlx::any::AnyRow;
@@ -269,7 +269,7 @@ impl Store {
     /// through NOTIFY).
     pub(crate) fn calls_recorded(&self, calls: &[&CallRecord]) {
         if !calls.is_empty() && self.signals.calls_heard() {
-            let calls: Arc<[CallRecord]> = calls.iter().map(|c| (*c).clone()).collect();
+            let calls: Arc<[CallRecord]> = calls.iter().map(|c| c.summary()).collect();
             self.signals
                 .calls_recorded(crate::RecordedCalls::Calls(calls));
         }
@@ -318,7 +318,11 @@ async fn insert_chunk(
             .bind(call.error_message.as_deref().map(storable))
             .bind(call.response_excerpt.as_deref().map(storable))
             .bind(call.trace_id.clone())
-            .bind(capture.map(|c| json(&c.request_headers)))
+            .bind(
+                capture
+                    .and_then(|c| c.request.as_ref())
+                    .map(|r| json(&Sent::from(r))),
+            )
             .bind(capture.map(|c| json(&c.response_headers)))
             .bind(capture.and_then(|c| c.body.as_deref().map(storable)));
     }
@@ -365,22 +369,58 @@ fn call_from(row: &AnyRow) -> Result<CallRecord, StoreError> {
 
 fn capture_from(row: &AnyRow) -> Result<CallCapture, StoreError> {
     let corrupt = |column: &str| StoreError::Corrupt(format!("{column} of a call"));
-    let request_headers = match opt_text(row, "request_headers")? {
-        Some(text) => serde_json::from_str(&text).map_err(|_| corrupt("request_headers"))?,
-        None => Vec::new(),
-    };
+    let request = opt_text(row, "request_headers")?
+        .map(|text| serde_json::from_str::<Sent>(&text).map_err(|_| corrupt("request_headers")))
+        .transpose()?
+        .map(SentRequest::from);
     let response_headers = match opt_text(row, "response_headers")? {
         Some(text) => serde_json::from_str(&text).map_err(|_| corrupt("response_headers"))?,
         None => Vec::new(),
     };
     Ok(CallCapture {
-        request_headers,
+        request,
         response_headers,
         body: opt_text(row, "body")?,
     })
 }
 
-/// Header lists as stored: JSON, text made safe for both databases.
+/// A [`SentRequest`] as the `request_headers` column holds it: short keys,
+/// since every call row carries one.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sent {
+    t: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    ua: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    h: Vec<(String, String, bool)>,
+    n: usize,
+}
+
+impl From<&SentRequest> for Sent {
+    fn from(r: &SentRequest) -> Self {
+        Self {
+            t: r.timestamp,
+            s: r.signature.clone(),
+            ua: r.user_agent.clone(),
+            h: r.custom.clone(),
+            n: r.content_length,
+        }
+    }
+}
+
+impl From<Sent> for SentRequest {
+    fn from(s: Sent) -> Self {
+        Self {
+            timestamp: s.t,
+            signature: s.s,
+            user_agent: s.ua,
+            custom: s.h,
+            content_length: s.n,
+        }
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     storable(&serde_json::to_string(value).unwrap_or_else(|_| "[]".to_owned()))
 }

@@ -371,12 +371,13 @@ pub(crate) fn call_to_proto(c: &CallRecord) -> pb::Call {
             method: "POST".to_owned(),
             url: c.url.clone(),
             headers: capture
-                .request_headers
+                .request
                 .iter()
+                .flat_map(|sent| sent.headers(c))
                 .map(|(name, value, sensitive)| pb::Header {
-                    name: name.clone(),
-                    value: value.clone(),
-                    sensitive: *sensitive,
+                    name,
+                    value,
+                    sensitive,
                 })
                 .collect(),
             body: capture

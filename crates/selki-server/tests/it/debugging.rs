@@ -383,6 +383,9 @@ async fn a_call_keeps_the_request_as_sent_so_it_can_be_made_again(server: &TestS
             "{name} as the receiver got it"
         );
     }
+    for h in sent.headers.iter().filter(|h| !h.sensitive) {
+        assert_eq!(h.value, received.header(&h.name), "{} as received", h.name);
+    }
     let authorization = header("authorization");
     assert_eq!(
         (authorization.value.as_str(), authorization.sensitive),
