@@ -74,7 +74,7 @@ async fn an_event_is_found_by_either_id_followed_to_its_calls_and_replayed() {
         .selki(&["events", "list", "--org", "acme", "-o", "json"])
         .ok()
         .json();
-    assert_eq!(ids(&listed, "id"), [event.clone()]);
+    assert_eq!(ids(&listed, "id"), [event.as_str()]);
     let table = server.selki(&["events", "get", &event]).ok().stdout;
     assert!(
         table.contains("order-42") && table.contains("succeeded"),
@@ -172,7 +172,7 @@ async fn an_event_is_found_by_either_id_followed_to_its_calls_and_replayed() {
         ])
         .ok()
         .json();
-    assert_eq!(ids(&replayed, "event_id"), [event.clone()]);
+    assert_eq!(ids(&replayed, "event_id"), [event.as_str()]);
     let waiting = server
         .selki(&["deliveries", "list", &webhook, "-o", "json"])
         .ok()
