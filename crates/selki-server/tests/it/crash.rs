@@ -50,8 +50,28 @@ async fn claims_of_a_dead_worker(db: Db) -> Duration {
             None
         }
     };
-    let again = receiver.take(5, WITHIN).await;
+    let again = receiver.take_up_to(5, WITHIN).await;
     let took = killed.elapsed();
+    if again.len() < 5 {
+        // What the database says of each delivery, to tell why.
+        let rows = server
+            .db
+            .texts(
+                "SELECT id || ' ' || status || ' attempts=' || attempts || ' by=' || \
+                 COALESCE(leased_by, '-') || ' until=' || COALESCE(CAST(lease_until AS TEXT), '-') \
+                 || ' next=' || COALESCE(CAST(next_attempt_at AS TEXT), '-') FROM deliveries",
+            )
+            .await;
+        let processes = server
+            .db
+            .texts("SELECT name || ' ' || CAST(heartbeat_at AS TEXT) FROM processes")
+            .await;
+        panic!(
+            "{} of 5 delivered again within {WITHIN:?}: {:?}\ndeliveries: {rows:#?}\nprocesses: {processes:#?}",
+            again.len(),
+            again.iter().map(|r| r.event_id()).collect::<Vec<_>>()
+        );
+    }
     assert_eq!(
         again.iter().map(|r| r.event_id()).collect::<HashSet<_>>(),
         events

@@ -157,6 +157,20 @@ impl Receiver {
         out
     }
 
+    /// Up to `n` requests, however many came within `within`.
+    pub(crate) async fn take_up_to(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = self.seen.lock().await;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match tokio::time::timeout_at(deadline, seen.recv()).await {
+                Ok(Some(received)) => out.push(received),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        out
+    }
+
     /// Requests that already arrived, without waiting.
     pub(crate) async fn drain(&self) -> Vec<Received> {
         let mut seen = self.seen.lock().await;
