@@ -30,6 +30,60 @@ export interface NewThreatData {
   email: string;
 }
 
+/** Why a webhook was disabled, or a reason this version does not know yet. */
+export type DisableReason = "GONE" | "FAILING" | "BY_PERSON" | (string & {});
+
+/** Data of WEBHOOK_DISABLED (operational: Selki emits it). */
+export interface WebhookDisabledData {
+  webhookId: string;
+  webhookName: string;
+  url: string;
+  reason: DisableReason;
+  /** The API key's name, when a person disabled it. */
+  disabledBy?: string;
+  /** What happened, in words. */
+  message: string;
+}
+
+/** Data of WEBHOOK_FAILING (operational). */
+export interface WebhookFailingData {
+  webhookId: string;
+  webhookName: string;
+  url: string;
+  /** Failed calls in a row. */
+  consecutiveFailures: number;
+  /** When the first of them was made, RFC 3339. */
+  failingSince: string;
+  /** How the last one ended, e.g. "http_status" or "timeout". */
+  lastOutcome: string;
+  lastHttpStatus?: number;
+}
+
+/** Data of WEBHOOK_RECOVERED (operational). */
+export interface WebhookRecoveredData {
+  webhookId: string;
+  webhookName: string;
+  url: string;
+  /** Failed calls in a row before this success. */
+  failedCalls: number;
+  failingSince: string;
+}
+
+/** Data of DELIVERY_EXHAUSTED (operational). */
+export interface DeliveryExhaustedData {
+  webhookId: string;
+  webhookName: string;
+  url: string;
+  eventId: string;
+  deliveryId: string;
+  /** The undelivered event's type. */
+  subscription: string;
+  attempts: number;
+  lastOutcome: string;
+  lastHttpStatus?: number;
+  lastError?: string;
+}
+
 interface EventOf<S extends string, D> {
   /** When the event happened, RFC 3339 in UTC. */
   timestamp: string;
@@ -43,6 +97,10 @@ export type PhishingEmailClickedEvent = EventOf<"PHISHING_EMAIL_CLICKED", Phishi
 export type PhishingEmailReportedEvent = EventOf<"PHISHING_EMAIL_REPORTED", PhishingEmailData>;
 export type PhishingEmailErrorEvent = EventOf<"PHISHING_EMAIL_ERROR", PhishingEmailErrorData>;
 export type ThreatsNewThreatEvent = EventOf<"THREATS_NEW_THREAT", NewThreatData>;
+export type WebhookDisabledEvent = EventOf<"WEBHOOK_DISABLED", WebhookDisabledData>;
+export type WebhookFailingEvent = EventOf<"WEBHOOK_FAILING", WebhookFailingData>;
+export type WebhookRecoveredEvent = EventOf<"WEBHOOK_RECOVERED", WebhookRecoveredData>;
+export type DeliveryExhaustedEvent = EventOf<"DELIVERY_EXHAUSTED", DeliveryExhaustedData>;
 
 /** The events this version knows, discriminated on `subscription`. */
 export type KnownWebhookEvent =
@@ -51,7 +109,11 @@ export type KnownWebhookEvent =
   | PhishingEmailClickedEvent
   | PhishingEmailReportedEvent
   | PhishingEmailErrorEvent
-  | ThreatsNewThreatEvent;
+  | ThreatsNewThreatEvent
+  | WebhookDisabledEvent
+  | WebhookFailingEvent
+  | WebhookRecoveredEvent
+  | DeliveryExhaustedEvent;
 
 /** Every `subscription` this version knows. */
 export type EventType = KnownWebhookEvent["subscription"];

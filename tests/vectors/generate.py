@@ -104,6 +104,34 @@ for level in ["LOW", "MEDIUM", "HIGH"]:
     cases.append(case(f"THREATS_NEW_THREAT with risk level {level}",
                       selki_body("THREATS_NEW_THREAT", {**THREAT, "riskLevel": level}),
                       ok("THREATS_NEW_THREAT")))
+# Operational events: Selki emits them about the organization's webhooks.
+OPERATIONAL = {
+    "WEBHOOK_DISABLED": {"webhookId": WH, "webhookName": "Notify Slack on Clicks",
+                         "url": "https://hooks.slack.com/services/T0/B0/x", "reason": "BY_PERSON",
+                         "disabledBy": "ops key", "message": "disabled by ops key"},
+    "WEBHOOK_FAILING": {"webhookId": WH, "webhookName": "SIEM", "url": "https://siem.example.com/in",
+                        "consecutiveFailures": 10, "failingSince": "2025-08-07T09:01:42Z",
+                        "lastOutcome": "http_status", "lastHttpStatus": 503},
+    "WEBHOOK_RECOVERED": {"webhookId": WH, "webhookName": "SIEM",
+                          "url": "https://siem.example.com/in", "failedCalls": 12,
+                          "failingSince": "2025-08-07T09:01:42Z"},
+    "DELIVERY_EXHAUSTED": {"webhookId": WH, "webhookName": "SIEM",
+                           "url": "https://siem.example.com/in", "eventId": EVT,
+                           "deliveryId": "dlv_01K1ZQ7W5B8YV3J2M4N6P8R0SV",
+                           "subscription": "THREATS_NEW_THREAT", "attempts": 6,
+                           "lastOutcome": "timeout", "lastError": "no answer within 15 s"},
+}
+for sub, data in OPERATIONAL.items():
+    cases.append(case(f"{sub} verifies and parses", selki_body(sub, data), ok(sub)))
+cases.append(case("WEBHOOK_DISABLED by a reason this version does not know is kept",
+                  selki_body("WEBHOOK_DISABLED", {**OPERATIONAL["WEBHOOK_DISABLED"],
+                                                  "reason": "BY_POLICY"}),
+                  ok("WEBHOOK_DISABLED")))
+cases.append(case("DELIVERY_EXHAUSTED without its event id is not an event",
+                  selki_body("DELIVERY_EXHAUSTED",
+                             {k: v for k, v in OPERATIONAL["DELIVERY_EXHAUSTED"].items()
+                              if k != "eventId"}),
+                  err("INVALID_EVENT")))
 cases.append(case("a threat category this version does not know is kept",
                   selki_body("THREATS_NEW_THREAT", {**THREAT, "category": "VENDORS"}),
                   ok("THREATS_NEW_THREAT")))

@@ -454,9 +454,15 @@ pub(crate) fn event_type(text: &str) -> Result<i32, String> {
         "reported" | "phishing_email_reported" => E::PhishingEmailReported,
         "error" | "phishing_email_error" => E::PhishingEmailError,
         "new_threat" | "threat" | "threats_new_threat" => E::ThreatsNewThreat,
+        "webhook_disabled" | "disabled" => E::WebhookDisabled,
+        "webhook_failing" | "failing" => E::WebhookFailing,
+        "webhook_recovered" | "recovered" => E::WebhookRecovered,
+        "delivery_exhausted" | "exhausted" => E::DeliveryExhausted,
         _ => {
             return Err(
-                "not an event type: sent, opened, clicked, reported, error or new-threat".into(),
+                "not an event type: sent, opened, clicked, reported, error, new-threat, \
+                 webhook-disabled, webhook-failing, webhook-recovered or delivery-exhausted"
+                    .into(),
             );
         }
     };

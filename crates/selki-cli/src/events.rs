@@ -75,6 +75,11 @@ fn from_flags(args: SendArgs) -> Outcome<pb::EventSubmission> {
             username: required(args.username.clone(), "--username", &name)?,
             email: required(args.email.clone(), "--email", &name)?,
         }),
+        Ok(T::WebhookDisabled | T::WebhookFailing | T::WebhookRecovered | T::DeliveryExhausted) => {
+            return Err(Failure::usage(format!(
+                "{name} is an operational event: Selki emits it, it cannot be sent"
+            )));
+        }
         _ => return Err(Failure::usage("--type is required")),
     };
     Ok(pb::EventSubmission {

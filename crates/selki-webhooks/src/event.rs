@@ -27,6 +27,14 @@ pub enum EventType {
     PhishingEmailReported,
     PhishingEmailError,
     ThreatsNewThreat,
+    /// A webhook of the organization was disabled (operational).
+    WebhookDisabled,
+    /// A webhook of the organization keeps failing (operational).
+    WebhookFailing,
+    /// A failing webhook succeeded again (operational).
+    WebhookRecovered,
+    /// A delivery ran out of attempts (operational).
+    DeliveryExhausted,
 }
 
 /// An event's data, by type. Types this version does not know arrive as
@@ -40,6 +48,10 @@ pub enum EventData {
     PhishingEmailReported(PhishingEmail),
     PhishingEmailError(PhishingEmailError),
     ThreatsNewThreat(NewThreat),
+    WebhookDisabled(WebhookDisabled),
+    WebhookFailing(WebhookFailing),
+    WebhookRecovered(WebhookRecovered),
+    DeliveryExhausted(DeliveryExhausted),
     Unknown(UnknownEvent),
 }
 
@@ -71,6 +83,87 @@ pub struct NewThreat {
     pub url: String,
     pub username: String,
     pub email: String,
+}
+
+/// Data of `WEBHOOK_DISABLED`: Selki stopped calling a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDisabled {
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub url: String,
+    pub reason: DisableReason,
+    /// Who, when a person disabled it: the API key's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Why a webhook was disabled. Reasons this version does not know are
+/// kept as [`DisableReason::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum DisableReason {
+    /// The receiver answered `410 Gone`.
+    Gone,
+    /// It failed for the auto-disable time and count.
+    Failing,
+    /// Someone disabled it.
+    ByPerson,
+    Other(String),
+}
+
+/// Data of `WEBHOOK_FAILING`: a webhook's failing streak crossed the
+/// threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookFailing {
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub url: String,
+    /// Failed calls in a row.
+    pub consecutive_failures: u64,
+    /// When the first of them was made, RFC 3339.
+    pub failing_since: String,
+    /// How the last one ended, e.g. `http_status` or `timeout`.
+    pub last_outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_http_status: Option<u16>,
+}
+
+/// Data of `WEBHOOK_RECOVERED`: a failing webhook succeeded again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookRecovered {
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub url: String,
+    /// Failed calls in a row before this success.
+    pub failed_calls: u64,
+    /// When the first of them was made, RFC 3339.
+    pub failing_since: String,
+}
+
+/// Data of `DELIVERY_EXHAUSTED`: an event's delivery to a webhook ran out
+/// of attempts and failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryExhausted {
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub url: String,
+    pub event_id: String,
+    pub delivery_id: String,
+    /// The undelivered event's type.
+    pub subscription: String,
+    pub attempts: u32,
+    /// How the last attempt ended, e.g. `http_status` or `timeout`.
+    pub last_outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// How dangerous a threat is.
@@ -113,13 +206,17 @@ pub enum EventError {
 
 impl EventType {
     /// Every known type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 10] = [
         Self::PhishingEmailSent,
         Self::PhishingEmailOpened,
         Self::PhishingEmailClicked,
         Self::PhishingEmailReported,
         Self::PhishingEmailError,
         Self::ThreatsNewThreat,
+        Self::WebhookDisabled,
+        Self::WebhookFailing,
+        Self::WebhookRecovered,
+        Self::DeliveryExhausted,
     ];
 
     /// The name used in `subscription`.
@@ -131,7 +228,23 @@ impl EventType {
             Self::PhishingEmailReported => "PHISHING_EMAIL_REPORTED",
             Self::PhishingEmailError => "PHISHING_EMAIL_ERROR",
             Self::ThreatsNewThreat => "THREATS_NEW_THREAT",
+            Self::WebhookDisabled => "WEBHOOK_DISABLED",
+            Self::WebhookFailing => "WEBHOOK_FAILING",
+            Self::WebhookRecovered => "WEBHOOK_RECOVERED",
+            Self::DeliveryExhausted => "DELIVERY_EXHAUSTED",
         }
+    }
+
+    /// Whether Selki itself emits it, about its own webhooks and
+    /// deliveries (never submitted by a client).
+    pub const fn is_operational(self) -> bool {
+        matches!(
+            self,
+            Self::WebhookDisabled
+                | Self::WebhookFailing
+                | Self::WebhookRecovered
+                | Self::DeliveryExhausted
+        )
     }
 }
 
@@ -179,6 +292,10 @@ impl EventData {
             Self::PhishingEmailReported(_) => EventType::PhishingEmailReported,
             Self::PhishingEmailError(_) => EventType::PhishingEmailError,
             Self::ThreatsNewThreat(_) => EventType::ThreatsNewThreat,
+            Self::WebhookDisabled(_) => EventType::WebhookDisabled,
+            Self::WebhookFailing(_) => EventType::WebhookFailing,
+            Self::WebhookRecovered(_) => EventType::WebhookRecovered,
+            Self::DeliveryExhausted(_) => EventType::DeliveryExhausted,
             Self::Unknown(unknown) => return Err(unknown),
         })
     }
@@ -191,6 +308,10 @@ impl EventData {
             | Self::PhishingEmailReported(d) => d.serialize(serializer),
             Self::PhishingEmailError(d) => d.serialize(serializer),
             Self::ThreatsNewThreat(d) => d.serialize(serializer),
+            Self::WebhookDisabled(d) => d.serialize(serializer),
+            Self::WebhookFailing(d) => d.serialize(serializer),
+            Self::WebhookRecovered(d) => d.serialize(serializer),
+            Self::DeliveryExhausted(d) => d.serialize(serializer),
             Self::Unknown(u) => u.data.serialize(serializer),
         }
     }
@@ -201,6 +322,28 @@ impl From<String> for ThreatCategory {
         match s.as_str() {
             "EMPLOYEES" => Self::Employees,
             _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<String> for DisableReason {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "GONE" => Self::Gone,
+            "FAILING" => Self::Failing,
+            "BY_PERSON" => Self::ByPerson,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<DisableReason> for String {
+    fn from(r: DisableReason) -> Self {
+        match r {
+            DisableReason::Gone => "GONE".to_owned(),
+            DisableReason::Failing => "FAILING".to_owned(),
+            DisableReason::ByPerson => "BY_PERSON".to_owned(),
+            DisableReason::Other(s) => s,
         }
     }
 }
@@ -304,6 +447,14 @@ impl<'de> DeserializeSeed<'de> for DataOf<'_> {
             }
             EventType::ThreatsNewThreat => {
                 EventData::ThreatsNewThreat(Deserialize::deserialize(d)?)
+            }
+            EventType::WebhookDisabled => EventData::WebhookDisabled(Deserialize::deserialize(d)?),
+            EventType::WebhookFailing => EventData::WebhookFailing(Deserialize::deserialize(d)?),
+            EventType::WebhookRecovered => {
+                EventData::WebhookRecovered(Deserialize::deserialize(d)?)
+            }
+            EventType::DeliveryExhausted => {
+                EventData::DeliveryExhausted(Deserialize::deserialize(d)?)
             }
         })
     }

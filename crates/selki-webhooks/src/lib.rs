@@ -39,8 +39,9 @@ mod signature;
 mod verify;
 
 pub use event::{
-    Event, EventData, EventError, EventType, NewThreat, PhishingEmail, PhishingEmailError,
-    RiskLevel, ThreatCategory, UnknownEvent, UnknownEventType,
+    DeliveryExhausted, DisableReason, Event, EventData, EventError, EventType, NewThreat,
+    PhishingEmail, PhishingEmailError, RiskLevel, ThreatCategory, UnknownEvent, UnknownEventType,
+    WebhookDisabled, WebhookFailing, WebhookRecovered,
 };
 pub use headers::{DeliveryHeaders, HeaderSource, VERIFY_HEADER_NAMES, name};
 pub use secret::{MAX_SECRET_BYTES, MIN_SECRET_BYTES, SECRET_PREFIX, Secret, SecretError};

@@ -209,6 +209,17 @@ fn event_data(
             EventType::ThreatsNewThreat,
             EventData::ThreatsNewThreat(new_threat(&format!("{field}.threats_new_threat"), t, v)?),
         ),
+        Data::WebhookDisabled(_)
+        | Data::WebhookFailing(_)
+        | Data::WebhookRecovered(_)
+        | Data::DeliveryExhausted(_) => {
+            v.add(
+                field,
+                "operational events (webhook_disabled, webhook_failing, webhook_recovered, \
+                 delivery_exhausted) are emitted by Selki, not submitted",
+            );
+            return None;
+        }
     })
 }
 

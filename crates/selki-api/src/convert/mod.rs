@@ -51,6 +51,10 @@ pub(crate) fn event_type(value: i32) -> Result<EventType, String> {
         Ok(P::PhishingEmailReported) => EventType::PhishingEmailReported,
         Ok(P::PhishingEmailError) => EventType::PhishingEmailError,
         Ok(P::ThreatsNewThreat) => EventType::ThreatsNewThreat,
+        Ok(P::WebhookDisabled) => EventType::WebhookDisabled,
+        Ok(P::WebhookFailing) => EventType::WebhookFailing,
+        Ok(P::WebhookRecovered) => EventType::WebhookRecovered,
+        Ok(P::DeliveryExhausted) => EventType::DeliveryExhausted,
         Ok(P::Unspecified) => {
             return Err("must be a known event type, not EVENT_TYPE_UNSPECIFIED".into());
         }
@@ -72,6 +76,10 @@ pub(crate) fn event_type_to_proto(event_type: EventType) -> pb::EventType {
         EventType::PhishingEmailReported => P::PhishingEmailReported,
         EventType::PhishingEmailError => P::PhishingEmailError,
         EventType::ThreatsNewThreat => P::ThreatsNewThreat,
+        EventType::WebhookDisabled => P::WebhookDisabled,
+        EventType::WebhookFailing => P::WebhookFailing,
+        EventType::WebhookRecovered => P::WebhookRecovered,
+        EventType::DeliveryExhausted => P::DeliveryExhausted,
         _ => P::Unspecified,
     }
 }
