@@ -116,6 +116,7 @@ impl Api {
             .await?;
         Ok(pb::SendTestEventResponse {
             call: Some(call_to_proto(&call)),
+            passes_filter: found.filter.passes(&event.data),
         })
     }
 

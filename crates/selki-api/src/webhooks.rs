@@ -4,10 +4,12 @@
 
 use std::time::Duration;
 
-use selki_domain::{CustomHeaders, HeaderInput, Operation, WebhookId};
+use selki_domain::{
+    Credential, CustomHeaders, DeliveryLimits, Destination, HeaderInput, Operation, WebhookId,
+};
 use selki_proto::v1 as pb;
 use selki_proto::v1::webhook_service_server::WebhookService;
-use selki_storage::{Created, NewWebhook, WebhookFilter, WebhookPatch};
+use selki_storage::{Created, NewWebhook, Webhook, WebhookFilter, WebhookPatch};
 use selki_webhooks::Secret;
 use tonic::{Request, Response, Status};
 
@@ -62,6 +64,32 @@ fn edited_headers(
         .ok()
 }
 
+/// What an update does to the stored credential: `Ok(None)` keeps it (the
+/// format stays and none was given), `Ok(Some(c))` sets it (`None` for a
+/// format that takes none); `Err` when the new format needs one and none
+/// can be kept.
+fn credential_change(
+    given: Option<Credential>,
+    destination: &Destination,
+    stored: &Webhook,
+) -> Result<Option<Option<Credential>>, ()> {
+    let format = destination.format();
+    match (given, format.credential()) {
+        (Some(credential), _) => Ok(Some(Some(credential))),
+        (None, None) => Ok(Some(None)),
+        (None, Some(_)) if stored.destination.format() == format && stored.credential_set => {
+            Ok(None)
+        }
+        (None, Some(_)) => Err(()),
+    }
+}
+
+fn alerting_limits(per_second: u32, in_flight: u32, v: &mut Violations) -> Option<DeliveryLimits> {
+    DeliveryLimits::new(per_second, in_flight)
+        .map_err(|(field, e)| v.add(format!("webhook.{field}"), e.to_string()))
+        .ok()
+}
+
 pub(crate) fn not_found(id: WebhookId) -> ApiError {
     ApiError::NotFound(format!("webhook {id} not found"))
 }
@@ -95,6 +123,10 @@ impl Api {
             secret: secret.clone(),
             timeout: r.timeout,
             request: r.request,
+            destination: r.destination.destination,
+            credential: r.destination.credential,
+            filter: r.filter,
+            limits: r.limits,
         };
         let created = self.store().create_webhook(&new).await?;
         let webhook = &created.webhook;
@@ -209,6 +241,9 @@ impl Api {
         // What the request keeps of the stored webhook (masked header
         // values, unchanged parts of the retry policy, headers not edited).
         let needs_stored = r.retry.is_some()
+            || r.destination.is_some()
+            || r.per_second.is_some()
+            || r.in_flight.is_some()
             || r.set_headers.is_some()
             || !r.remove_headers.is_empty()
             || r.headers.as_ref().is_some_and(HeaderInput::keeps_stored);
@@ -232,6 +267,39 @@ impl Api {
                 .ok(),
             _ => None,
         };
+        let (destination, credential) = match (r.destination, &stored) {
+            (Some(input), Some(stored)) => {
+                let change = credential_change(input.credential, &input.destination, stored);
+                if change.is_err() {
+                    v.add(
+                        "webhook.destination.credential",
+                        format!(
+                            "is required: the webhook's format becomes {}, which needs the \
+                             destination's {}",
+                            input.destination.format().as_str(),
+                            input
+                                .destination
+                                .format()
+                                .credential()
+                                .unwrap_or("credential")
+                        ),
+                    );
+                }
+                (Some(input.destination), change.unwrap_or_default())
+            }
+            _ => (None, None),
+        };
+        let limits = match (&stored, r.per_second.is_some() || r.in_flight.is_some()) {
+            (Some(stored), true) => {
+                let keep = |n: Option<std::num::NonZeroU32>| n.map_or(0, |n| n.get());
+                alerting_limits(
+                    r.per_second.unwrap_or(keep(stored.limits.per_second)),
+                    r.in_flight.unwrap_or(keep(stored.limits.in_flight)),
+                    &mut v,
+                )
+            }
+            _ => None,
+        };
         v.build(|| Some(()))?;
         let patch = WebhookPatch {
             name: r.name,
@@ -242,6 +310,10 @@ impl Api {
             headers,
             timeout: r.timeout,
             signing: r.signing,
+            destination,
+            credential,
+            filter: r.filter,
+            limits,
         };
         let updated = self
             .store()

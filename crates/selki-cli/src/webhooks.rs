@@ -96,6 +96,10 @@ async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
         (None, false) => Some(Signing::GenerateSigningSecret(true)),
     };
     let request = pb::CreateWebhookRequest {
+        max_in_flight: Default::default(),
+        destination: Default::default(),
+        filter: Default::default(),
+        max_deliveries_per_second: Default::default(),
         request_id: args.request_id.unwrap_or_default(),
         organization_id: args.org.unwrap_or_default(),
         name: args.name,

@@ -12,7 +12,7 @@ use selki_domain::{
 use selki_webhooks::{DeliveryHeaders, EventType};
 use tracing::Instrument as _;
 
-use crate::{Answer, Metrics, Outgoing, Sender};
+use crate::{Answer, Metrics, Outgoing, Sender, format};
 
 /// Bounds on a webhook's own attempt timeout.
 pub const TIMEOUT_MIN: Duration = Duration::from_secs(1);
@@ -117,6 +117,9 @@ impl Dispatcher {
         );
         crate::trace::join(&span, d.traceparent);
         let mut sent = None;
+        // A body of the call's own, unlike the event's: a test call's, or
+        // a destination format's (its credential masked).
+        let mut own_body = (d.trigger == CallTrigger::Test).then(|| d.body.to_owned());
         let mut answer = match &d.target.sealed {
             // Unsigned or without its headers would be a different request:
             // nothing is sent, and the failure says which key is missing.
@@ -124,14 +127,35 @@ impl Dispatcher {
                 Answer::not_sent(CallOutcome::SigningUnavailable, unopenable.to_string())
             }
             Ok(opened) => {
-                let headers = self.headers(&d, opened, call_id, started_at.as_secs());
-                sent = Some(self.as_sent(&headers, opened, started_at.as_secs(), d.body));
+                let rendered = format::render(
+                    &d.target.destination,
+                    opened.credential.as_ref(),
+                    format::Message {
+                        event_id: d.event_id,
+                        body: d.body,
+                    },
+                );
+                let body = rendered.as_ref().map_or(d.body, |r| r.body.as_str());
+                let mut headers = self.headers(&d, opened, call_id, started_at.as_secs(), body);
+                let mut request = self.as_sent(&headers, opened, started_at.as_secs(), body);
+                if let Some(rendered) = &rendered {
+                    // The destination's own headers carry its credential.
+                    headers.extend(rendered.headers.iter().cloned());
+                    request.custom.extend(
+                        rendered
+                            .headers
+                            .iter()
+                            .map(|(name, _)| (name.clone(), MASK.to_owned(), true)),
+                    );
+                    own_body = Some(rendered.kept.clone());
+                }
+                sent = Some(request);
                 self.sender
                     .send(Outgoing {
                         url: d.target.url.as_url(),
                         organization: d.organization,
                         headers: &headers,
-                        body: d.body.to_owned(),
+                        body: body.to_owned(),
                         timeout: self.timeout_of(d.target),
                     })
                     .instrument(span.clone())
@@ -164,9 +188,8 @@ impl Dispatcher {
                 request: sent,
                 // Kept with the call only: nothing else reads them.
                 response_headers: std::mem::take(&mut answer.headers),
-                // Only a test call's body is its own: every other call's is
-                // its event's, stored once.
-                body: (d.trigger == CallTrigger::Test).then(|| d.body.to_owned()),
+                // Every other call's body is its event's, stored once.
+                body: own_body,
             })),
         };
         (record, answer)
@@ -213,6 +236,7 @@ impl Dispatcher {
         opened: &Opened,
         call_id: CallId,
         timestamp: i64,
+        body: &str,
     ) -> Vec<(String, String)> {
         let event_id = d.event_id.to_string();
         // Every live secret signs: during a rotation receivers holding
@@ -221,7 +245,7 @@ impl Dispatcher {
             opened
                 .signers
                 .iter()
-                .map(|signer| signer.sign(&event_id, timestamp, d.body.as_bytes()))
+                .map(|signer| signer.sign(&event_id, timestamp, body.as_bytes()))
                 .collect::<Vec<_>>()
                 .join(" ")
         });

@@ -10,6 +10,7 @@
 
 mod dispatch;
 mod excerpt;
+pub mod format;
 mod metrics;
 mod proxy;
 mod retry;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use selki_webhooks::{EventType, Webhook};
 
 use crate::{
-    CallRecord, CustomHeaders, DeliveryId, EndpointUrl, EventId, OrganizationId, RetryPolicy,
-    UnixMs, WebhookId,
+    CallRecord, Credential, CustomHeaders, DeliveryId, DeliveryLimits, Destination, EndpointUrl,
+    EventId, OrganizationId, RetryPolicy, UnixMs, WebhookId,
 };
 
 /// Where a delivery stands. The database stores [`DeliveryStatus::as_str`].
@@ -94,6 +94,10 @@ pub struct Target {
     /// The webhook's own attempt timeout, if it set one.
     pub timeout: Option<Duration>,
     pub enabled: bool,
+    /// The body's form: the Selki envelope, or a service's message.
+    pub destination: Destination,
+    /// How fast and how many at once, across every worker.
+    pub limits: DeliveryLimits,
     /// What the webhook keeps sealed at rest, opened; `Err` when this
     /// server's keys do not open it. Then nothing is sent: the call is
     /// recorded as failed (signing unavailable) and retried, and other
@@ -108,6 +112,8 @@ pub struct Opened {
     /// rotated-out one still in its grace period. Empty: unsigned.
     pub signers: Vec<Webhook>,
     pub headers: CustomHeaders,
+    /// The destination's routing key or token, when its format takes one.
+    pub credential: Option<Credential>,
 }
 
 /// The webhook a claimed delivery goes to, as it is when claimed.

@@ -22,6 +22,7 @@ macro_rules! names {
 pub(crate) use names;
 
 mod access;
+mod alerting;
 mod call;
 mod delivery;
 mod id;
@@ -31,6 +32,10 @@ mod trace;
 mod webhook;
 
 pub use access::{KeyAccess, Operation};
+pub use alerting::{
+    ContentFilter, Credential, DeliveryLimits, Destination, Format, MAX_FILTER_ENTRIES,
+    MAX_IN_FLIGHT, MAX_PER_SECOND, PagerDutyOptions, Severity, SplunkOptions,
+};
 pub use call::{CallCapture, CallOutcome, CallRecord, CallTrigger, SentRequest};
 pub use delivery::{
     Attempt, Claimed, DeliveryStatus, Health, LeaseToken, Next, Opened, Target, TargetState,

@@ -14,6 +14,7 @@ use selki_domain::{
 use selki_webhooks::{EventType, Webhook};
 use sqlx::any::AnyRow;
 
+use crate::alerting::{destination_from, limits_from};
 use crate::sql::{int, list, opt_text, parsed, status, text};
 use crate::webhooks::{retry_from, timeout_from};
 use crate::{Scope, Store, StoreError};
@@ -226,6 +227,7 @@ impl Store {
                 // Keyed once here: every call of this claim signs with it.
                 signers: secrets.into_iter().map(Webhook::from_secret).collect(),
                 headers: self.open_headers(row, webhook_id)?,
+                credential: self.open_credential(row, webhook_id)?,
             })
         });
         let sealed = match opened {
@@ -242,6 +244,8 @@ impl Store {
             retry: retry_from(row)?,
             timeout: timeout_from(row)?,
             enabled: int(row, "enabled")? != 0,
+            destination: destination_from(row)?,
+            limits: limits_from(row)?,
             sealed,
         })
     }
@@ -335,7 +339,8 @@ impl Leased {
 const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, enabled, \
     retry_attempts, retry_delay_ms, \
     retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
-    previous_secret_key_id, previous_secret_expires_at";
+    previous_secret_key_id, previous_secret_expires_at, destination, credential, credential_key_id, \
+    max_per_second, max_in_flight";
 
 /// A delivery row joined with its event (`event_type`, `body`, `traceparent`).
 fn claimed_from(

@@ -8,6 +8,7 @@
 //! (tests/it) runs against each. This crate is the only one of the product
 //! that contains SQL.
 
+mod alerting;
 mod api_keys;
 mod calls;
 mod claims;

@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -25,6 +25,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "debug any delivery",
         include_str!("../migrations/0005_debug_any_delivery.sql"),
+    ),
+    (
+        6,
+        "alerting",
+        include_str!("../migrations/0006_alerting.sql"),
     ),
 ];
 

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use selki_domain::{
-    ApiKeyId, CallRecord, CustomHeaders, DeliveryId, DeliveryStatus, EndpointUrl, EventId,
-    EventTypes, KeyAccess, OrganizationId, RetryPolicy, TraceParent, UnixMs, Unopenable, WebhookId,
-    WebhookName,
+    ApiKeyId, CallRecord, ContentFilter, Credential, CustomHeaders, DeliveryId, DeliveryLimits,
+    DeliveryStatus, Destination, EndpointUrl, EventId, EventTypes, KeyAccess, OrganizationId,
+    RetryPolicy, TraceParent, UnixMs, Unopenable, WebhookId, WebhookName,
 };
 
 use selki_webhooks::{EventType, Secret};
@@ -42,6 +42,11 @@ pub struct NewWebhook {
     /// The creator's id for this creation (a retry gets the same webhook),
     /// with the SHA-256 of what it asked for.
     pub request: Option<(String, [u8; 32])>,
+    pub destination: Destination,
+    /// The destination's routing key or token (sealed at rest).
+    pub credential: Option<Credential>,
+    pub filter: ContentFilter,
+    pub limits: DeliveryLimits,
 }
 
 /// A webhook made by [`crate::Store::create_webhook`], or the one an
@@ -83,6 +88,11 @@ pub struct Webhook {
     pub consecutive_failures: u64,
     pub last_success: Option<UnixMs>,
     pub last_failure: Option<UnixMs>,
+    pub destination: Destination,
+    /// Whether a credential is stored (it is never read back).
+    pub credential_set: bool,
+    pub filter: ContentFilter,
+    pub limits: DeliveryLimits,
 }
 
 /// Changes to a webhook; `None` leaves a field as it is.
@@ -98,6 +108,11 @@ pub struct WebhookPatch {
     pub timeout: Option<Option<Duration>>,
     /// `Some(false)`: stop signing (the secrets are removed).
     pub signing: Option<bool>,
+    pub destination: Option<Destination>,
+    /// `Some(None)` removes the stored credential.
+    pub credential: Option<Option<Credential>>,
+    pub filter: Option<ContentFilter>,
+    pub limits: Option<DeliveryLimits>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -32,7 +32,7 @@ pub struct SealedCheck {
 
 /// The sealed columns of a webhook row, as every query here reads them.
 const SEALED_COLUMNS: &str = "id, secret, secret_key_id, previous_secret, previous_secret_key_id, \
-    previous_secret_expires_at, headers, headers_sealed, headers_key_id";
+    previous_secret_expires_at, headers, headers_sealed, headers_key_id, credential, credential_key_id";
 
 impl Store {
     pub(crate) fn seal_secret(&self, secret: &Secret, id: WebhookId) -> Sealed {
@@ -105,7 +105,7 @@ impl Store {
         Ok(secrets)
     }
 
-    fn open_sealed(
+    pub(crate) fn open_sealed(
         &self,
         sealed: &Sealed,
         context: &str,
@@ -156,7 +156,8 @@ impl Store {
             "SELECT {SEALED_COLUMNS} FROM webhooks \
              WHERE (secret IS NOT NULL AND secret_key_id <> $1) \
              OR (previous_secret IS NOT NULL AND previous_secret_key_id <> $1) \
-             OR (headers_sealed IS NOT NULL AND headers_key_id <> $1)"
+             OR (headers_sealed IS NOT NULL AND headers_key_id <> $1) \
+             OR (credential IS NOT NULL AND credential_key_id <> $1)"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.keyring.sealing_key_id().to_owned())
@@ -180,7 +181,7 @@ impl Store {
 
     /// A row's sealed values, opened and sealed again with the newest key:
     /// secret, previous secret, headers.
-    fn resealed(&self, row: &AnyRow, id: WebhookId) -> Result<[Option<Sealed>; 3], StoreError> {
+    fn resealed(&self, row: &AnyRow, id: WebhookId) -> Result<[Option<Sealed>; 4], StoreError> {
         let secret = |bytes: &str, key_id: &str| -> Result<Option<Sealed>, StoreError> {
             match (opt_bytes(row, bytes)?, opt_text(row, key_id)?) {
                 (Some(bytes), Some(key_id)) => {
@@ -194,20 +195,22 @@ impl Store {
             secret("secret", "secret_key_id")?,
             secret("previous_secret", "previous_secret_key_id")?,
             self.seal_headers(&self.open_headers(row, id)?, id),
+            self.open_credential(row, id)?
+                .map(|c| self.seal_credential(&c, id)),
         ])
     }
 
     async fn write_resealed(
         &self,
         id: WebhookId,
-        [current, previous, headers]: [Option<Sealed>; 3],
+        [current, previous, headers, credential]: [Option<Sealed>; 4],
     ) -> Result<(), StoreError> {
         let bytes = |s: &Option<Sealed>| s.as_ref().map(|s| s.bytes.clone());
         let key_id = |s: &Option<Sealed>| s.as_ref().map(|s| s.key_id.clone());
         sqlx::query(
             "UPDATE webhooks SET secret = $2, secret_key_id = $3, previous_secret = $4, \
              previous_secret_key_id = $5, headers_sealed = $6, headers_key_id = $7, \
-             headers = '[]' WHERE id = $1",
+             headers = '[]', credential = $8, credential_key_id = $9 WHERE id = $1",
         )
         .bind(id.to_string())
         .bind(bytes(&current))
@@ -216,6 +219,8 @@ impl Store {
         .bind(key_id(&previous))
         .bind(bytes(&headers))
         .bind(key_id(&headers))
+        .bind(bytes(&credential))
+        .bind(key_id(&credential))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -228,7 +233,8 @@ impl Store {
         const PAGE: usize = 1000;
         let sql = format!(
             "SELECT {SEALED_COLUMNS} FROM webhooks WHERE deleted_at IS NULL AND id > $1 \
-             AND (secret IS NOT NULL OR previous_secret IS NOT NULL OR headers_sealed IS NOT NULL) \
+             AND (secret IS NOT NULL OR previous_secret IS NOT NULL OR headers_sealed IS NOT NULL \
+                  OR credential IS NOT NULL) \
              ORDER BY id LIMIT $2"
         );
         let mut check = SealedCheck::default();
@@ -244,7 +250,8 @@ impl Store {
                 check.checked += 1;
                 let opened = self
                     .live_secrets(row, id)
-                    .and_then(|_| self.open_headers(row, id));
+                    .and_then(|_| self.open_headers(row, id))
+                    .and_then(|_| self.open_credential(row, id));
                 match opened {
                     Ok(_) => {}
                     Err(StoreError::Unopenable(u)) => {

@@ -9,6 +9,9 @@ use selki_domain::{
 use selki_webhooks::Secret;
 use sqlx::any::AnyRow;
 
+use crate::alerting::{
+    destination_from, destination_json, filter_from, filter_json, limit_value, limits_from,
+};
 use crate::sql::{
     count, duration, flag, int, opt_bytes, opt_duration, opt_int, opt_text, opt_time, parsed,
     status, statuses, text, time,
@@ -23,7 +26,8 @@ const COLUMNS: &str = "id, organization_id, name, url, event_types, enabled, dis
     headers_sealed, headers_key_id, timeout_ms, \
     CAST(CASE WHEN secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS secret_set, \
     previous_secret_expires_at, created_at, updated_at, consecutive_failures, last_success_at, \
-    last_failure_at";
+    last_failure_at, destination, content_filter, max_per_second, max_in_flight, \
+    CAST(CASE WHEN credential IS NULL THEN 0 ELSE 1 END AS BIGINT) AS credential_set";
 
 impl Store {
     /// Creates a webhook, unless its organization already has as many as
@@ -65,13 +69,15 @@ impl Store {
         }
         let sealed = new.secret.as_ref().map(|s| self.seal_secret(s, id));
         let headers = self.seal_headers(&new.headers, id);
+        let credential = new.credential.as_ref().map(|c| self.seal_credential(c, id));
         let sql = format!(
             "INSERT INTO webhooks (id, organization_id, name, url, event_types, enabled, \
              retry_attempts, retry_delay_ms, retry_exponential, retry_max_delay_ms, headers, \
              secret, secret_key_id, created_at, updated_at, timeout_ms, headers_sealed, \
-             headers_key_id, request_id, request_fingerprint) \
+             headers_key_id, request_id, request_fingerprint, destination, credential, \
+             credential_key_id, content_filter, max_per_second, max_in_flight) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '[]', $11, $12, $13, $13, $14, \
-             $15, $16, $17, $18) RETURNING {COLUMNS}"
+             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -92,6 +98,12 @@ impl Store {
             .bind(headers.map(|s| s.key_id))
             .bind(new.request.as_ref().map(|(id, _)| id.clone()))
             .bind(new.request.as_ref().map(|(_, f)| f.to_vec()))
+            .bind(destination_json(&new.destination))
+            .bind(credential.as_ref().map(|s| s.bytes.clone()))
+            .bind(credential.map(|s| s.key_id))
+            .bind(filter_json(&new.filter))
+            .bind(limit_value(new.limits.per_second))
+            .bind(limit_value(new.limits.in_flight))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await.map_err(StoreError::at_commit)?;
@@ -182,7 +194,16 @@ impl Store {
                previous_secret_key_id = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL \
                  ELSE previous_secret_key_id END, \
                previous_secret_expires_at = CASE WHEN CAST($17 AS BIGINT) = 1 THEN NULL \
-                 ELSE previous_secret_expires_at END \
+                 ELSE previous_secret_expires_at END, \
+               destination = CASE WHEN CAST($18 AS BIGINT) = 1 THEN $19 ELSE destination END, \
+               credential = CASE WHEN CAST($20 AS BIGINT) = 1 THEN $21 ELSE credential END, \
+               credential_key_id = CASE WHEN CAST($20 AS BIGINT) = 1 THEN $22 \
+                 ELSE credential_key_id END, \
+               content_filter = CASE WHEN CAST($23 AS BIGINT) = 1 THEN $24 ELSE content_filter END, \
+               max_per_second = CASE WHEN CAST($25 AS BIGINT) = 1 THEN CAST($26 AS BIGINT) \
+                 ELSE max_per_second END, \
+               max_in_flight = CASE WHEN CAST($25 AS BIGINT) = 1 THEN CAST($27 AS BIGINT) \
+                 ELSE max_in_flight END \
              WHERE id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR organization_id = $2) \
              RETURNING {COLUMNS}"
         );
@@ -191,6 +212,12 @@ impl Store {
             .headers
             .as_ref()
             .and_then(|h| self.seal_headers(h, id));
+        let credential = patch
+            .credential
+            .as_ref()
+            .map(|c| c.as_ref().map(|c| self.seal_credential(c, id)));
+        let sealed = credential.clone().flatten();
+        let limits = patch.limits.unwrap_or_default();
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(scope.organization().map(str::to_owned))
@@ -209,6 +236,16 @@ impl Store {
             .bind(headers.as_ref().map(|s| s.bytes.clone()))
             .bind(headers.map(|s| s.key_id))
             .bind(i64::from(patch.signing == Some(false)))
+            .bind(i64::from(patch.destination.is_some()))
+            .bind(patch.destination.as_ref().and_then(destination_json))
+            .bind(i64::from(credential.is_some()))
+            .bind(sealed.as_ref().map(|s| s.bytes.clone()))
+            .bind(sealed.map(|s| s.key_id))
+            .bind(i64::from(patch.filter.is_some()))
+            .bind(patch.filter.as_ref().and_then(filter_json))
+            .bind(i64::from(patch.limits.is_some()))
+            .bind(limit_value(limits.per_second))
+            .bind(limit_value(limits.in_flight))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| self.webhook_from(r)).transpose()
@@ -370,5 +407,9 @@ fn webhook_of(
         consecutive_failures: count(row, "consecutive_failures")?,
         last_success: opt_time(row, "last_success_at")?,
         last_failure: opt_time(row, "last_failure_at")?,
+        destination: destination_from(row)?,
+        credential_set: int(row, "credential_set")? != 0,
+        filter: filter_from(row)?,
+        limits: limits_from(row)?,
     })
 }

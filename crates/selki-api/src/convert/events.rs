@@ -255,7 +255,7 @@ fn new_threat(f: &str, t: &pb::NewThreat, v: &mut Violations) -> Option<NewThrea
     })
 }
 
-fn risk_level(value: i32) -> Result<RiskLevel, String> {
+pub(crate) fn risk_level(value: i32) -> Result<RiskLevel, String> {
     use pb::RiskLevel as P;
     match P::try_from(value) {
         Ok(P::Low) => Ok(RiskLevel::Low),

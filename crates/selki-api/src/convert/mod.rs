@@ -7,6 +7,7 @@
 //! parsing: which organization the caller may act for, whether this
 //! server takes plain-http URLs, what a masked header value stands for.
 
+mod alerting;
 mod calls;
 mod events;
 mod keys;

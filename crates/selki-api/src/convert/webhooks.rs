@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use selki_domain::{
-    CustomHeaders, EndpointUrl, EventTypes, HeaderInput, MAX_HEADERS, OrganizationId, RetryPolicy,
-    UrlPolicy, WebhookId, WebhookName,
+    ContentFilter, CustomHeaders, DeliveryLimits, EndpointUrl, EventTypes, HeaderInput,
+    MAX_HEADERS, OrganizationId, RetryPolicy, UrlPolicy, WebhookId, WebhookName,
 };
 use selki_proto::v1 as pb;
 use selki_proto::v1::create_webhook_request::Signing as PbSigning;
 use selki_storage::{DayOfCalls, Webhook};
 use selki_webhooks::Secret;
 
+use super::alerting::{self, DestinationInput};
 use super::{
     PageRequest, duration, duration_in, duration_to_proto, event_type_to_proto, event_types,
     printable, requested_organization, timestamp_to_proto,
@@ -39,6 +40,9 @@ pub(crate) struct CreateWebhook {
     /// The caller's id for this creation, and the SHA-256 of the rest of
     /// the request: a retry must ask for the same.
     pub(crate) request: Option<(String, [u8; 32])>,
+    pub(crate) destination: DestinationInput,
+    pub(crate) filter: ContentFilter,
+    pub(crate) limits: DeliveryLimits,
 }
 
 /// How a new webhook's deliveries are signed.
@@ -88,6 +92,12 @@ pub(crate) struct UpdateWebhook {
     pub(crate) timeout: Option<Option<Duration>>,
     /// `Some(false)`: stop signing.
     pub(crate) signing: Option<bool>,
+    /// The credential, when empty, keeps the stored one (same format).
+    pub(crate) destination: Option<DestinationInput>,
+    pub(crate) filter: Option<ContentFilter>,
+    /// Each limit on its own: the other keeps its value (0: none).
+    pub(crate) per_second: Option<u32>,
+    pub(crate) in_flight: Option<u32>,
 }
 
 /// Parts of a retry policy to change; `None` keeps the stored part.
@@ -163,6 +173,12 @@ impl TryFrom<&pb::CreateWebhookRequest> for CreateWebhook {
                 .check("request_id", printable(id, 128))
                 .map(|id| Some((id, fingerprint(r)))),
         };
+        let destination = alerting::destination("destination", r.destination.as_ref(), &mut v);
+        if let Some(input) = &destination {
+            alerting::require_credential("destination", input, &mut v);
+        }
+        let filter = alerting::content_filter("filter", r.filter.as_ref(), &mut v);
+        let limits = alerting::limits("", r.max_deliveries_per_second, r.max_in_flight, &mut v);
         v.build(|| {
             Some(Self {
                 organization: organization?,
@@ -175,6 +191,9 @@ impl TryFrom<&pb::CreateWebhookRequest> for CreateWebhook {
                 timeout: timeout?,
                 signing: signing?,
                 request: request?,
+                destination: destination?,
+                filter: filter?,
+                limits: limits?,
             })
         })
     }
@@ -274,6 +293,10 @@ impl TryFrom<&pb::UpdateWebhookRequest> for UpdateWebhook {
             headers,
             timeout,
             signing,
+            destination,
+            filter,
+            per_second,
+            in_flight,
         } = update;
         let set_headers = match r.set_headers.is_empty() {
             true => None,
@@ -313,6 +336,10 @@ impl TryFrom<&pb::UpdateWebhookRequest> for UpdateWebhook {
                 remove_headers,
                 timeout,
                 signing,
+                destination,
+                filter,
+                per_second,
+                in_flight,
             })
         })
     }
@@ -329,6 +356,10 @@ struct Fields {
     headers: Option<HeaderInput>,
     timeout: Option<Option<Duration>>,
     signing: Option<bool>,
+    destination: Option<DestinationInput>,
+    filter: Option<ContentFilter>,
+    per_second: Option<u32>,
+    in_flight: Option<u32>,
 }
 
 impl Fields {
@@ -355,6 +386,21 @@ impl Fields {
             }
             "headers" => self.headers = header_input("webhook.headers", &w.headers, v),
             "timeout" => self.timeout = call_timeout("webhook.timeout", w.timeout.as_ref(), v),
+            "destination" => {
+                self.destination =
+                    alerting::destination("webhook.destination", w.destination.as_ref(), v);
+            }
+            "filter" => {
+                self.filter = alerting::content_filter("webhook.filter", w.filter.as_ref(), v);
+            }
+            "max_deliveries_per_second" => {
+                self.per_second = alerting::limits("webhook.", w.max_deliveries_per_second, 0, v)
+                    .map(|_| w.max_deliveries_per_second);
+            }
+            "max_in_flight" => {
+                self.in_flight =
+                    alerting::limits("webhook.", 0, w.max_in_flight, v).map(|_| w.max_in_flight);
+            }
             "signing_secret_set" => match w.signing_secret_set {
                 false => self.signing = Some(false),
                 true => v.add(
@@ -367,7 +413,8 @@ impl Fields {
                 format!(
                     "`{other}` cannot be updated; use name, url, event_types, enabled, \
                      retry_policy (or retry_policy.attempts, .delay, .exponential_backoff, \
-                     .max_delay), headers, timeout or signing_secret_set (RotateSigningSecret \
+                     .max_delay), headers, timeout, destination, filter, \
+                     max_deliveries_per_second, max_in_flight or signing_secret_set (RotateSigningSecret \
                      for the secret)"
                 ),
             ),
@@ -526,6 +573,13 @@ pub(crate) fn webhook_to_proto(w: &Webhook) -> pb::Webhook {
         update_time: Some(timestamp_to_proto(w.updated_at)),
         previous_secret_expire_time: w.signing.previous_expires_at.map(timestamp_to_proto),
         health: None,
+        destination: Some(alerting::destination_to_proto(
+            &w.destination,
+            w.credential_set,
+        )),
+        filter: alerting::filter_to_proto(&w.filter),
+        max_deliveries_per_second: w.limits.per_second.map_or(0, |n| n.get()),
+        max_in_flight: w.limits.in_flight.map_or(0, |n| n.get()),
     }
 }
 

@@ -7,6 +7,10 @@ use crate::harness::{ADMIN_KEY, TestServer, authed};
 
 pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
     pb::CreateWebhookRequest {
+        max_in_flight: Default::default(),
+        destination: Default::default(),
+        filter: Default::default(),
+        max_deliveries_per_second: Default::default(),
         request_id: Default::default(),
         organization_id: org.into(),
         name: "Notify Slack on Clicks".into(),

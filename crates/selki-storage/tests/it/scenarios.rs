@@ -44,6 +44,10 @@ fn secret(byte: u8) -> Secret {
 
 pub(crate) fn new_webhook(organization: &str, types: &[EventType], enabled: bool) -> NewWebhook {
     NewWebhook {
+        limits: Default::default(),
+        credential: Default::default(),
+        destination: Default::default(),
+        filter: Default::default(),
         organization: org(organization),
         name: WebhookName::parse("Notify Slack on Clicks").expect("name"),
         url: EndpointUrl::parse("https://hooks.example.com/selki?x=1", UrlPolicy::HttpsOnly)

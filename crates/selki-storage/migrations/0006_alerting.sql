@@ -1,0 +1,31 @@
+-- Alerts where security teams live: a destination format per webhook (with
+-- its sealed credential), a filter on the events' content, limits on how
+-- fast and how many calls at once (across every worker), and operational
+-- events.
+
+-- The destination: JSON {"format": "slack" | …, and the format's options};
+-- NULL is the Selki envelope.
+ALTER TABLE webhooks ADD COLUMN destination TEXT;
+-- PagerDuty's routing key or Splunk's HEC token, sealed like a secret.
+ALTER TABLE webhooks ADD COLUMN credential BYTEA;
+ALTER TABLE webhooks ADD COLUMN credential_key_id TEXT;
+-- JSON {"risk_levels": […], "categories": […], "campaign_ids": […]}; NULL:
+-- every event of the subscribed types.
+ALTER TABLE webhooks ADD COLUMN content_filter TEXT;
+-- NULL: no limit.
+ALTER TABLE webhooks ADD COLUMN max_per_second BIGINT;
+ALTER TABLE webhooks ADD COLUMN max_in_flight BIGINT;
+-- A rate-limited webhook's schedule: the earliest start of its next call
+-- (milliseconds), advanced by each claim under the row's lock.
+ALTER TABLE webhooks ADD COLUMN rate_next_at BIGINT;
+
+-- The calls in flight to webhooks with an in-flight limit, one row per
+-- claimed delivery until its result is recorded or its lease ends: what
+-- every worker counts before claiming more. Only limited webhooks write
+-- here.
+CREATE TABLE in_flight (
+    delivery_id  TEXT PRIMARY KEY,
+    webhook_id   TEXT NOT NULL,
+    lease_until  BIGINT NOT NULL
+);
+CREATE INDEX in_flight_by_webhook ON in_flight (webhook_id, lease_until);
