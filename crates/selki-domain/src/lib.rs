@@ -27,6 +27,7 @@ mod call;
 mod delivery;
 mod id;
 mod invalid;
+mod sample;
 mod time;
 mod trace;
 mod webhook;
@@ -43,6 +44,7 @@ pub use delivery::{
 };
 pub use id::{ApiKeyId, CallId, DeliveryId, EventId, IdError, OrganizationId, WebhookId};
 pub use invalid::Invalid;
+pub use sample::sample;
 pub use time::{Clock, SyncedClock, SystemClock, UnixMs, millis};
 pub use trace::TraceParent;
 pub use webhook::{

@@ -2,12 +2,14 @@
 //! databases removed when dropped (`database`), scenarios run on both
 //! stores (`on_both_stores!`), a `selki-server` process waited for until
 //! it listens (`server`), a network namespace of a test's own
-//! (`isolated`), and a self-signed certificate (`tls`).
+//! (`isolated`), a self-signed certificate (`tls`), and what Slack, Teams,
+//! PagerDuty and Splunk accept and answer (`services`).
 
 mod database;
 mod isolated;
 mod scenario;
 mod server;
+mod services;
 mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,6 +18,7 @@ pub use database::{Db, POSTGRES_ADMIN_URL, TestDatabase, admin};
 pub use isolated::isolated;
 pub use scenario::{Fixture, bare, run_scenario};
 pub use server::ServerProcess;
+pub use services::{Reply, Service};
 pub use tls::self_signed_localhost;
 
 /// A name no other test process or test uses.

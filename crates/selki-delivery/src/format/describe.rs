@@ -143,9 +143,10 @@ fn of_data(data: &EventData) -> Described {
                 risk: Some(t.risk_level),
                 ..base(
                     &format!("New threat: {level} risk"),
+                    // No URL here: notifications turn it into a link.
                     format!(
-                        "New {level} risk threat ({category}) for {} <{}> at {}",
-                        t.username, t.email, t.url
+                        "New {level} risk threat ({category}) for {} <{}>",
+                        t.username, t.email
                     ),
                     vec![
                         fact("Risk level", level),

@@ -91,13 +91,15 @@ fn component(data: Option<&EventData>) -> &'static str {
     }
 }
 
-/// The event's data as Selki sends it (camelCase), with its id.
+/// The event's data as Selki sends it (camelCase): an object, as PagerDuty
+/// wants (other data, or an unreadable body, is wrapped in one).
 fn details(event: Option<&Event>, body: &str) -> Value {
-    let envelope = event
+    let data = event
         .and_then(|e| serde_json::to_value(e).ok())
-        .unwrap_or_else(|| Value::String(cut(body, 4000)));
-    match envelope {
-        Value::Object(mut fields) => fields.remove("data").unwrap_or(Value::Null),
-        other => other,
+        .and_then(|mut envelope| envelope.get_mut("data").map(Value::take));
+    match data {
+        Some(object @ Value::Object(_)) => object,
+        Some(other) => json!({ "data": other }),
+        None => json!({ "body": cut(body, 4000) }),
     }
 }

@@ -1,5 +1,7 @@
-//! Which addresses a webhook may reach, and the retry schedule.
+//! Which addresses a webhook may reach, the retry schedule, and the
+//! destination formats.
 
+mod formats;
 mod retries;
 mod sending;
 
