@@ -2,7 +2,7 @@
 //! that will be delivered, built once here.
 
 use selki_delivery::trace;
-use selki_domain::{Operation, TraceParent, UnixMs};
+use selki_domain::{EventFacts, Operation, TraceParent, UnixMs};
 use selki_proto::v1 as pb;
 use selki_proto::v1::event_service_server::EventService;
 use selki_storage::{Accepted, NewEvent, StoreError};
@@ -69,6 +69,7 @@ impl Api {
             )?;
             let Some(organization) = org else { continue };
             let timestamp = whole_seconds(s.occurred.unwrap_or_else(|| now.to_datetime()));
+            let facts = EventFacts::of(&s.data);
             let event = Event {
                 timestamp,
                 data: s.data,
@@ -84,6 +85,7 @@ impl Api {
                 body,
                 occurred_at: UnixMs::from_datetime(timestamp),
                 traceparent: trace.cloned(),
+                facts,
             });
         }
         Ok(v.build(|| Some(events))?)

@@ -270,27 +270,62 @@ impl ContentFilter {
 
     /// Whether `data` gets through.
     pub fn passes(&self, data: &EventData) -> bool {
-        match data {
-            EventData::ThreatsNewThreat(threat) => {
-                let category = String::from(threat.category.clone());
-                (self.risk_levels.is_empty() || self.risk_levels.contains(&threat.risk_level))
-                    && (self.categories.is_empty()
-                        || self
-                            .categories
-                            .iter()
-                            .any(|c| c.eq_ignore_ascii_case(&category)))
+        self.admits(&EventFacts::of(data))
+    }
+
+    /// Whether an event with these facts gets through.
+    pub fn admits(&self, facts: &EventFacts) -> bool {
+        let risk = match facts.risk_level {
+            Some(level) => self.risk_levels.is_empty() || self.risk_levels.contains(&level),
+            None => true,
+        };
+        let category = match &facts.category {
+            Some(category) => {
+                self.categories.is_empty()
+                    || self
+                        .categories
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(category))
             }
+            None => true,
+        };
+        let campaign = match &facts.campaign_id {
+            Some(campaign) => self.campaign_ids.is_empty() || self.campaign_ids.contains(campaign),
+            None => true,
+        };
+        risk && category && campaign
+    }
+}
+
+/// What a content filter looks at in an event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventFacts {
+    pub risk_level: Option<RiskLevel>,
+    pub category: Option<String>,
+    pub campaign_id: Option<String>,
+}
+
+impl EventFacts {
+    pub fn of(data: &EventData) -> Self {
+        match data {
+            EventData::ThreatsNewThreat(t) => Self {
+                risk_level: Some(t.risk_level),
+                category: Some(String::from(t.category.clone())),
+                campaign_id: None,
+            },
             EventData::PhishingEmailSent(p)
             | EventData::PhishingEmailOpened(p)
             | EventData::PhishingEmailClicked(p)
-            | EventData::PhishingEmailReported(p) => self.campaign_passes(&p.campaign_id),
-            EventData::PhishingEmailError(p) => self.campaign_passes(&p.campaign_id),
-            _ => true,
+            | EventData::PhishingEmailReported(p) => Self {
+                campaign_id: Some(p.campaign_id.clone()),
+                ..Self::default()
+            },
+            EventData::PhishingEmailError(p) => Self {
+                campaign_id: Some(p.campaign_id.clone()),
+                ..Self::default()
+            },
+            _ => Self::default(),
         }
-    }
-
-    fn campaign_passes(&self, campaign_id: &str) -> bool {
-        self.campaign_ids.is_empty() || self.campaign_ids.iter().any(|c| c == campaign_id)
     }
 }
 

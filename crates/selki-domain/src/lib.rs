@@ -34,7 +34,7 @@ mod webhook;
 
 pub use access::{KeyAccess, Operation};
 pub use alerting::{
-    ContentFilter, Credential, DeliveryLimits, Destination, Format, MAX_FILTER_ENTRIES,
+    ContentFilter, Credential, DeliveryLimits, Destination, EventFacts, Format, MAX_FILTER_ENTRIES,
     MAX_IN_FLIGHT, MAX_PER_SECOND, PagerDutyOptions, Severity, SplunkOptions,
 };
 pub use call::{CallCapture, CallOutcome, CallRecord, CallTrigger, SentRequest};

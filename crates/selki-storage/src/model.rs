@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use selki_domain::{
     ApiKeyId, CallRecord, ContentFilter, Credential, CustomHeaders, DeliveryId, DeliveryLimits,
-    DeliveryStatus, Destination, EndpointUrl, EventId, EventTypes, KeyAccess, OrganizationId,
-    RetryPolicy, TraceParent, UnixMs, Unopenable, WebhookId, WebhookName,
+    DeliveryStatus, Destination, EndpointUrl, EventFacts, EventId, EventTypes, KeyAccess,
+    OrganizationId, RetryPolicy, TraceParent, UnixMs, Unopenable, WebhookId, WebhookName,
 };
 
 use selki_webhooks::{EventType, Secret};
@@ -141,6 +141,8 @@ pub struct NewEvent {
     pub occurred_at: UnixMs,
     /// The submitter's trace context, kept for the deliveries' spans.
     pub traceparent: Option<TraceParent>,
+    /// What webhooks' content filters look at.
+    pub facts: EventFacts,
 }
 
 /// The outcome of one stored (or recognised) submission.

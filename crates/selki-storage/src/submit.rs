@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 
-use selki_domain::{DeliveryId, DeliveryStatus, EventId, EventTypes, UnixMs, WebhookId};
+use selki_domain::{
+    ContentFilter, DeliveryId, DeliveryStatus, EventId, EventTypes, UnixMs, WebhookId,
+};
 use sqlx::{Any, Transaction};
 
 use crate::liveness::WriteKind;
-use crate::sql::{int, opt_bytes, parsed, placeholders, placeholders_with, text};
+use crate::sql::{int, opt_bytes, opt_text, parsed, placeholders, placeholders_with, text};
 use crate::{Accepted, NewEvent, Store, StoreError};
 
 /// Rows per multi-row INSERT: 10 and 5 parameters each, well under
@@ -21,6 +23,15 @@ struct Subscriber {
     id: String,
     event_types: EventTypes,
     enabled: bool,
+    /// `None` for the (common) webhook without one.
+    filter: Option<ContentFilter>,
+}
+
+impl Subscriber {
+    fn wants(&self, event: &NewEvent) -> bool {
+        self.event_types.contains(event.event_type)
+            && self.filter.as_ref().is_none_or(|f| f.admits(&event.facts))
+    }
 }
 
 impl Store {
@@ -86,10 +97,7 @@ impl Store {
             }
             let event_id = EventId::at(now);
             let mut pending = 0;
-            for subscriber in subscribers[org]
-                .iter()
-                .filter(|s| s.event_types.contains(event.event_type))
-            {
+            for subscriber in subscribers[org].iter().filter(|s| s.wants(event)) {
                 pending += u32::from(subscriber.enabled);
                 deliveries.push(NewDelivery {
                     event_id,
@@ -172,7 +180,7 @@ async fn load_subscribers(
     organization: &str,
 ) -> Result<Vec<Subscriber>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, event_types, enabled FROM webhooks \
+        "SELECT id, event_types, enabled, content_filter FROM webhooks \
          WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id",
     )
     .bind(organization.to_owned())
@@ -187,6 +195,10 @@ async fn load_subscribers(
                 event_types: EventTypes::from_bits(bits)
                     .ok_or_else(|| StoreError::Corrupt("event_types".into()))?,
                 enabled: int(row, "enabled")? != 0,
+                filter: match opt_text(row, "content_filter")? {
+                    None => None,
+                    Some(_) => Some(crate::alerting::filter_from(row)?),
+                },
             })
         })
         .collect()

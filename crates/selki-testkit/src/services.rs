@@ -227,7 +227,15 @@ fn card_element(e: &Value) -> Result<(), String> {
             string(&e["text"], "TextBlock text", 20_000)?;
             one_of(
                 "color",
-                &["Default", "Dark", "Light", "Accent", "Good", "Warning", "Attention"],
+                &[
+                    "Default",
+                    "Dark",
+                    "Light",
+                    "Accent",
+                    "Good",
+                    "Warning",
+                    "Attention",
+                ],
             )?;
             one_of(
                 "size",
@@ -254,7 +262,9 @@ fn pagerduty(v: &Value) -> Result<(), String> {
     if key.len() != 32 {
         return Err("routing_key is not 32 characters".into());
     }
-    let action = v["event_action"].as_str().ok_or("event_action is missing")?;
+    let action = v["event_action"]
+        .as_str()
+        .ok_or("event_action is missing")?;
     if !v["dedup_key"].is_null() {
         string(&v["dedup_key"], "dedup_key", 255)?;
     }

@@ -129,8 +129,16 @@ fn pagerduty_dedups_on_the_event_and_keeps_the_routing_key_out_of_the_call() {
     let sent: Value = serde_json::from_str(&r.body).expect("JSON");
     let kept: Value = serde_json::from_str(&r.kept).expect("JSON");
     assert_eq!(
-        (&sent["routing_key"], &sent["dedup_key"], &sent["payload"]["severity"]),
-        (&Value::from(ROUTING_KEY), &Value::from(EVENT_ID), &Value::from("error")),
+        (
+            &sent["routing_key"],
+            &sent["dedup_key"],
+            &sent["payload"]["severity"]
+        ),
+        (
+            &Value::from(ROUTING_KEY),
+            &Value::from(EVENT_ID),
+            &Value::from("error")
+        ),
         "the sample threat is HIGH: error"
     );
     assert_eq!(kept["routing_key"], "****");
@@ -179,7 +187,14 @@ fn the_selki_format_is_left_to_the_stored_body() {
     let body = body_of(selki_domain::sample(EventType::PhishingEmailSent));
     let event_id = EventId::parse(EVENT_ID).expect("an id");
     assert_eq!(
-        render(&Destination::Selki, None, Message { event_id, body: &body }),
+        render(
+            &Destination::Selki,
+            None,
+            Message {
+                event_id,
+                body: &body
+            }
+        ),
         None
     );
 }

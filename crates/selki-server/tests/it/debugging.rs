@@ -36,7 +36,7 @@ async fn get_event(server: &TestServer, request: pb::GetEventRequest) -> pb::Eve
         .expect("event")
 }
 
-async fn get_call(server: &TestServer, id: &str) -> pb::Call {
+pub(crate) async fn get_call(server: &TestServer, id: &str) -> pb::Call {
     server
         .webhooks()
         .get_call(authed(ADMIN_KEY, pb::GetCallRequest { id: id.into() }))

@@ -7,11 +7,6 @@ use crate::harness::{ADMIN_KEY, TestServer, authed};
 
 pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
     pb::CreateWebhookRequest {
-        max_in_flight: Default::default(),
-        destination: Default::default(),
-        filter: Default::default(),
-        max_deliveries_per_second: Default::default(),
-        request_id: Default::default(),
         organization_id: org.into(),
         name: "Notify Slack on Clicks".into(),
         url: "https://hooks.example.com/selki".into(),
@@ -25,6 +20,7 @@ pub(crate) fn create_request(org: &str) -> pb::CreateWebhookRequest {
         }],
         disabled: false,
         timeout: None,
+        ..Default::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The server over TCP: every scenario runs against a real `selki-server`
 //! process, on SQLite and on PostgreSQL.
 
+mod alerting;
 mod bad_input;
 mod bounds;
 mod crash;

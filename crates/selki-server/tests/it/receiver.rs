@@ -60,6 +60,9 @@ struct Shared {
     secret: Mutex<Option<String>>,
     seen: mpsc::UnboundedSender<Received>,
     released: watch::Sender<bool>,
+    /// Standing in for this service: requests are checked against its
+    /// rules and answered as it answers (after any scripted answers).
+    service: Mutex<Option<selki_testkit::Service>>,
 }
 
 pub(crate) struct Receiver {
@@ -97,6 +100,7 @@ impl Receiver {
             secret: Mutex::new(None),
             seen: tx,
             released: watch::Sender::new(false),
+            service: Mutex::new(None),
         });
         let router = axum::Router::new()
             .fallback(handle)
@@ -125,6 +129,12 @@ impl Receiver {
     pub(crate) fn answer(&self, script: &[Answer], then: Answer) {
         *self.shared.script.lock().expect("lock") = script.iter().copied().collect();
         *self.shared.then.lock().expect("lock") = then;
+    }
+
+    /// Stands in for `service` from now on: `verified` says whether the
+    /// service would take each request (and its signature, with a secret).
+    pub(crate) fn as_service(&self, service: selki_testkit::Service) {
+        *self.shared.service.lock().expect("lock") = Some(service);
     }
 
     /// Verify requests with this secret from now on.
@@ -198,10 +208,28 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let secret = shared.secret.lock().expect("lock").clone();
-    let verified = match secret {
-        Some(secret) => verify(&secret, &headers, &body),
-        None => Ok(()),
+    let service = *shared.service.lock().expect("lock");
+    let verified = match (service, secret) {
+        (Some(service), secret) => check_service(service, secret.as_deref(), &headers, &body),
+        (None, Some(secret)) => verify(&secret, &headers, &body),
+        (None, None) => Ok(()),
     };
+    let scripted = shared.script.lock().expect("lock").pop_front();
+    if let (Some(service), None) = (service, scripted) {
+        let reply = match &verified {
+            Ok(()) => service.accepted(&body),
+            Err(why) => service.refused(why),
+        };
+        let _ = shared.seen.send(Received {
+            path: uri.path().to_owned(),
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            verified,
+            at: Instant::now(),
+        });
+        let status = StatusCode::from_u16(reply.status).expect("a status");
+        return (status, [("content-type", reply.content_type)], reply.body).into_response();
+    }
     let _ = shared.seen.send(Received {
         path: uri.path().to_owned(),
         headers,
@@ -209,10 +237,7 @@ async fn handle(
         verified,
         at: Instant::now(),
     });
-    let answer = {
-        let next = shared.script.lock().expect("lock").pop_front();
-        next.unwrap_or(*shared.then.lock().expect("lock"))
-    };
+    let answer = scripted.unwrap_or(*shared.then.lock().expect("lock"));
     let status = |code: u16| StatusCode::from_u16(code).expect("a status");
     match answer {
         Answer::Ok => (StatusCode::OK, "ok").into_response(),
@@ -236,6 +261,33 @@ async fn handle(
             ]);
             axum::body::Body::from_stream(broken).into_response()
         }
+    }
+}
+
+/// The service's rules, and the signature when there is a secret (by the
+/// independent Standard Webhooks library: the body is not a Selki event).
+fn check_service(
+    service: selki_testkit::Service,
+    secret: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    service.check(&pairs, body)?;
+    match secret {
+        Some(secret) => standardwebhooks::Webhook::new(secret)
+            .map_err(|e| e.to_string())?
+            .verify(body, headers)
+            .map_err(|e| format!("standardwebhooks: {e}")),
+        None => Ok(()),
     }
 }
 

@@ -79,6 +79,7 @@ pub(crate) fn event(
     fingerprint: u8,
 ) -> NewEvent {
     NewEvent {
+        facts: Default::default(),
         organization: org(organization),
         event_type,
         client_event_id: client_id.map(str::to_owned),
