@@ -107,6 +107,18 @@ impl Api {
         request: &Request<T>,
         operation: Operation,
     ) -> Result<(Principal, KeyRef), ApiError> {
+        self.authenticate_named(request, operation)
+            .await
+            .map(|(p, key, _)| (p, key))
+    }
+
+    /// The caller, the key it used and how to name that key to people
+    /// (e.g. in WEBHOOK_DISABLED), if the key may do `operation`.
+    pub(crate) async fn authenticate_named<T>(
+        &self,
+        request: &Request<T>,
+        operation: Operation,
+    ) -> Result<(Principal, KeyRef, String), ApiError> {
         let header = request
             .metadata()
             .get("authorization")
@@ -126,7 +138,11 @@ impl Api {
         if let Some(admin) = &self.inner.admin_key_hash
             && bool::from(hash.ct_eq(admin))
         {
-            return Ok((Principal::Admin, KeyRef::Bootstrap));
+            return Ok((
+                Principal::Admin,
+                KeyRef::Bootstrap,
+                "the configured admin key".to_owned(),
+            ));
         }
         let key = self
             .store()
@@ -143,6 +159,7 @@ impl Api {
             ApiKeyScope::Admin => Principal::Admin,
             ApiKeyScope::Organization(org) => Principal::Organization(org),
         };
-        Ok((principal, KeyRef::Stored(key.id)))
+        let name = format!("API key \"{}\" ({})", key.name, key.id);
+        Ok((principal, KeyRef::Stored(key.id), name))
     }
 }

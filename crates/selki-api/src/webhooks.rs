@@ -228,7 +228,7 @@ impl Api {
         &self,
         request: Request<pb::UpdateWebhookRequest>,
     ) -> Result<pb::UpdateWebhookResponse, ApiError> {
-        let principal = self.authenticate(&request, Operation::Write).await?;
+        let (principal, _, by) = self.authenticate_named(&request, Operation::Write).await?;
         let r = UpdateWebhook::try_from(request.get_ref())?;
         let scope = principal.scope();
         if let Some(url) = &r.url {
@@ -314,6 +314,7 @@ impl Api {
             credential,
             filter: r.filter,
             limits,
+            by: Some(by),
         };
         let updated = self
             .store()

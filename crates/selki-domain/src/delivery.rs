@@ -209,6 +209,8 @@ pub struct Health {
     pub disable_after: Duration,
     /// …and at least this many failed calls in a row.
     pub disable_min_failures: u32,
+    /// Raise WEBHOOK_FAILING once a streak reaches this many failed calls.
+    pub failing_alert_after: u32,
 }
 
 impl Default for Health {
@@ -216,6 +218,7 @@ impl Default for Health {
         Self {
             disable_after: Duration::from_secs(5 * 24 * 3600),
             disable_min_failures: 10,
+            failing_alert_after: 5,
         }
     }
 }

@@ -68,6 +68,14 @@ impl UnixMs {
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// RFC 3339 in UTC to the second, as the wire format writes times.
+    pub fn to_rfc3339(self) -> String {
+        let whole = self.floor_to(Duration::from_secs(1)).to_datetime();
+        whole
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
     /// A calendar time, to the millisecond (rounded down, saturating).
     pub fn from_datetime(time: OffsetDateTime) -> Self {
         let ms = time.unix_timestamp_nanos().div_euclid(1_000_000);

@@ -243,6 +243,9 @@ pub(crate) struct Settings {
     /// …with at least this many failed calls in a row [default: 10].
     #[arg(long, env = "SELKI_AUTO_DISABLE_MIN_FAILURES", global = true)]
     pub(crate) auto_disable_min_failures: Option<u32>,
+    /// Raise WEBHOOK_FAILING once a webhook fails this many calls in a row [default: 5].
+    #[arg(long, env = "SELKI_FAILING_ALERT_AFTER", global = true)]
+    pub(crate) failing_alert_after: Option<u32>,
     /// Prune calls and delivered events older than this; 0s keeps everything [default: 30days].
     #[arg(long, env = "SELKI_RETENTION", global = true)]
     pub(crate) retention: Option<Span>,
@@ -407,6 +410,7 @@ impl Settings {
                 request_timeout,
                 auto_disable_after,
                 auto_disable_min_failures,
+                failing_alert_after,
                 retention,
                 recovery_window,
             ]
@@ -551,6 +555,10 @@ fn worker_settings(s: &Settings, request_timeout: Duration) -> anyhow::Result<Wo
             disable_min_failures: s
                 .auto_disable_min_failures
                 .unwrap_or(defaults.health.disable_min_failures),
+            failing_alert_after: match s.failing_alert_after {
+                Some(0) => anyhow::bail!("failing-alert-after: must be at least 1"),
+                given => given.unwrap_or(defaults.health.failing_alert_after),
+            },
         },
         retention: (!retention.is_zero()).then_some(retention),
         recovery_window: span(s.recovery_window, defaults.recovery_window).max(retention),

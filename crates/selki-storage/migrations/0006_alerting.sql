@@ -29,3 +29,9 @@ CREATE TABLE in_flight (
     lease_until  BIGINT NOT NULL
 );
 CREATE INDEX in_flight_by_webhook ON in_flight (webhook_id, lease_until);
+
+-- Operational events. The failing streak a WEBHOOK_FAILING was raised for
+-- began at (NULL: none raised since the last success), and the streak's
+-- length before the last batch moved it (what WEBHOOK_RECOVERED counts).
+ALTER TABLE webhooks ADD COLUMN failing_alerted_since BIGINT;
+ALTER TABLE webhooks ADD COLUMN previous_failures BIGINT NOT NULL DEFAULT 0;

@@ -22,6 +22,7 @@ mod lookups;
 mod maintenance;
 mod migrations;
 mod model;
+mod operational;
 mod record;
 mod sealing;
 mod signals;

@@ -113,6 +113,9 @@ pub struct WebhookPatch {
     pub credential: Option<Option<Credential>>,
     pub filter: Option<ContentFilter>,
     pub limits: Option<DeliveryLimits>,
+    /// Who makes the change: named in the WEBHOOK_DISABLED it raises when
+    /// it disables an enabled webhook.
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

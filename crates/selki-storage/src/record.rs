@@ -3,11 +3,15 @@
 //! claim still holds the lease), the calls are stored, counted into the
 //! rollups and their webhooks' failing streaks, and announced.
 
-use selki_domain::{Attempt, CallId, CallRecord, Health, Next, UnixMs, WebhookId};
+use std::collections::HashSet;
+
+use selki_domain::{Attempt, CallId, CallRecord, DeliveryId, Health, Next, UnixMs, WebhookId};
+use selki_webhooks::{DeliveryExhausted, EventData};
 use sqlx::{Any, Transaction};
 
 use crate::liveness::WriteKind;
-use crate::sql::{placeholders, status, statuses};
+use crate::operational::Notice;
+use crate::sql::{parsed, placeholders, status, statuses, text};
 use crate::{Store, StoreError};
 
 /// What recording a batch came to.
@@ -53,12 +57,32 @@ impl Store {
         let mut ordered: Vec<&Attempt> = attempts.iter().collect();
         // One order for every writer: fewer lock waits between workers.
         ordered.sort_by_key(|a| a.claimed.delivery_id);
-        for chunk in ordered.chunks(DELIVERIES_PER_UPDATE) {
-            move_on(&mut tx, chunk, now).await?;
+        // Deliveries running out of attempts raise DELIVERY_EXHAUSTED, but
+        // only those this moved (still under this claim's lease).
+        let (exhausted, rest): (Vec<&Attempt>, Vec<&Attempt>) =
+            ordered.into_iter().partition(|a| raises_exhausted(a));
+        for chunk in rest.chunks(DELIVERIES_PER_UPDATE) {
+            move_on(&mut tx, chunk, now, false).await?;
+        }
+        let mut notices = Vec::new();
+        for chunk in exhausted.chunks(DELIVERIES_PER_UPDATE) {
+            let moved = move_on(&mut tx, chunk, now, true).await?;
+            for attempt in chunk
+                .iter()
+                .filter(|a| moved.contains(&a.claimed.delivery_id))
+            {
+                notices.push(self.exhausted(&mut tx, attempt).await?);
+            }
         }
         let calls: Vec<&CallRecord> = attempts.iter().filter_map(|a| a.call.as_ref()).collect();
-        let disabled = self.record_calls(&mut tx, &calls, health).await?;
+        let disabled = self
+            .record_calls(&mut tx, &calls, health, &mut notices)
+            .await?;
+        let due = self.raise(&mut tx, notices).await?;
         tx.commit().await.map_err(StoreError::at_commit)?;
+        if due {
+            self.announce_due_locally();
+        }
         self.calls_recorded(&calls);
         Ok(disabled)
     }
@@ -185,8 +209,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let disabled = self.record_calls(&mut tx, &[call], health).await?;
+        let mut notices = Vec::new();
+        let disabled = self
+            .record_calls(&mut tx, &[call], health, &mut notices)
+            .await?;
+        let due = self.raise(&mut tx, notices).await?;
         tx.commit().await.map_err(StoreError::at_commit)?;
+        if due {
+            self.announce_due_locally();
+        }
         self.calls_recorded(&[call]);
         Ok(disabled)
     }
@@ -195,28 +226,65 @@ impl Store {
     /// calls themselves, their webhooks' failing streaks (disabling those
     /// that answered 410 Gone or failed for too long), the rollups, and
     /// (on PostgreSQL) their announcement on commit. In that order, the
-    /// one every writer takes rows in: webhooks, then rollups.
+    /// one every writer takes rows in: webhooks, then rollups. The
+    /// operational events the streaks raise are added to `notices`.
     async fn record_calls(
         &self,
         tx: &mut Transaction<'static, Any>,
         calls: &[&CallRecord],
         health: Health,
+        notices: &mut Vec<Notice>,
     ) -> Result<Vec<WebhookId>, StoreError> {
         crate::calls::insert_calls(tx, calls).await?;
-        let disabled = self.move_streaks(tx, calls, health).await?;
+        let disabled = self.move_streaks(tx, calls, health, notices).await?;
         crate::stats::add_to_rollups(tx, calls).await?;
         self.announce_calls_on_commit(tx, calls).await?;
         Ok(disabled)
     }
+
+    /// DELIVERY_EXHAUSTED for an attempt that ran its delivery out of
+    /// attempts.
+    async fn exhausted(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        attempt: &Attempt,
+    ) -> Result<Notice, StoreError> {
+        let c = &attempt.claimed;
+        let about = self.about(tx, c.webhook_id).await?;
+        let call = attempt.call.as_ref();
+        Ok(Notice {
+            organization: about.organization,
+            about: c.webhook_id,
+            data: EventData::DeliveryExhausted(DeliveryExhausted {
+                webhook_id: c.webhook_id.to_string(),
+                webhook_name: about.name,
+                url: about.url,
+                event_id: c.event_id.to_string(),
+                delivery_id: c.delivery_id.to_string(),
+                subscription: c.event_type.as_str().to_owned(),
+                attempts: c.attempt,
+                last_outcome: call.map_or("not_sent", |c| c.outcome.as_str()).to_owned(),
+                last_http_status: call.and_then(|c| c.http_status),
+                last_error: call.and_then(|c| c.error_message.clone()),
+            }),
+        })
+    }
+}
+
+/// Whether recording this attempt raises DELIVERY_EXHAUSTED: the last
+/// attempt of a delivery of an event that is not itself operational.
+fn raises_exhausted(attempt: &Attempt) -> bool {
+    attempt.next == Next::Failed && !attempt.claimed.event_type.is_operational()
 }
 
 /// Each delivery's new status, in one statement, where its claim still
-/// holds the lease.
+/// holds the lease; with `returning`, the deliveries it moved.
 async fn move_on(
     tx: &mut Transaction<'static, Any>,
     attempts: &[&Attempt],
     now: UnixMs,
-) -> Result<(), StoreError> {
+    returning: bool,
+) -> Result<HashSet<DeliveryId>, StoreError> {
     let sql = format!(
         concat!(
             "WITH moved (id, lease, status, attempts, next_at) AS (VALUES {values}) \
@@ -225,10 +293,16 @@ async fn move_on(
              updated_at = ${now} \
              FROM moved WHERE deliveries.id = moved.id AND deliveries.leased_by = moved.lease \
              AND deliveries.status = ",
-            status!(Pending)
+            status!(Pending),
+            "{returning}"
         ),
         values = placeholders(attempts.len(), 5),
-        now = attempts.len() * 5 + 1
+        now = attempts.len() * 5 + 1,
+        returning = if returning {
+            " RETURNING deliveries.id"
+        } else {
+            ""
+        }
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for a in attempts {
@@ -250,6 +324,13 @@ async fn move_on(
             .bind(i64::from(made))
             .bind(next_at.as_millis());
     }
-    query.bind(now.as_millis()).execute(&mut **tx).await?;
-    Ok(())
+    let query = query.bind(now.as_millis());
+    if !returning {
+        query.execute(&mut **tx).await?;
+        return Ok(HashSet::new());
+    }
+    let rows = query.fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|row| parsed("id", &text(row, "id")?, DeliveryId::parse))
+        .collect()
 }

@@ -15,20 +15,20 @@ use crate::{Accepted, NewEvent, Store, StoreError};
 /// Rows per multi-row INSERT: 10 and 5 parameters each, well under
 /// SQLite's and PostgreSQL's parameter limits. A batch of events costs a
 /// handful of statements, not two per event.
-const EVENTS_PER_INSERT: usize = 100;
-const DELIVERIES_PER_INSERT: usize = 200;
+pub(crate) const EVENTS_PER_INSERT: usize = 100;
+pub(crate) const DELIVERIES_PER_INSERT: usize = 200;
 
 /// A subscribed webhook as ingestion sees it.
-struct Subscriber {
-    id: String,
+pub(crate) struct Subscriber {
+    pub id: String,
     event_types: EventTypes,
-    enabled: bool,
+    pub enabled: bool,
     /// `None` for the (common) webhook without one.
     filter: Option<ContentFilter>,
 }
 
 impl Subscriber {
-    fn wants(&self, event: &NewEvent) -> bool {
+    pub(crate) fn wants(&self, event: &NewEvent) -> bool {
         self.event_types.contains(event.event_type)
             && self.filter.as_ref().is_none_or(|f| f.admits(&event.facts))
     }
@@ -139,10 +139,10 @@ impl Store {
 }
 
 /// A delivery to create for a new event.
-struct NewDelivery<'a> {
-    event_id: EventId,
-    organization: &'a str,
-    subscriber: &'a Subscriber,
+pub(crate) struct NewDelivery<'a> {
+    pub event_id: EventId,
+    pub organization: &'a str,
+    pub subscriber: &'a Subscriber,
 }
 
 async fn find_duplicate(
@@ -175,7 +175,7 @@ async fn find_duplicate(
     }))
 }
 
-async fn load_subscribers(
+pub(crate) async fn load_subscribers(
     tx: &mut Transaction<'static, Any>,
     organization: &str,
 ) -> Result<Vec<Subscriber>, StoreError> {
@@ -204,7 +204,7 @@ async fn load_subscribers(
         .collect()
 }
 
-async fn insert_events(
+pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Any>,
     events: &[(&NewEvent, EventId, u32)],
     now: UnixMs,
@@ -232,7 +232,7 @@ async fn insert_events(
     Ok(())
 }
 
-async fn insert_deliveries(
+pub(crate) async fn insert_deliveries(
     tx: &mut Transaction<'static, Any>,
     deliveries: &[NewDelivery<'_>],
     now: UnixMs,

@@ -3,15 +3,17 @@
 use std::time::Duration;
 
 use selki_domain::{
-    CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, Unopenable, UrlPolicy,
-    WebhookId, WebhookName, millis,
+    CustomHeaders, EndpointUrl, EventTypes, OrganizationId, RetryPolicy, UnixMs, Unopenable,
+    UrlPolicy, WebhookId, WebhookName, millis,
 };
-use selki_webhooks::Secret;
+use selki_webhooks::{DisableReason, EventData, Secret, WebhookDisabled};
 use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 use crate::alerting::{
     destination_from, destination_json, filter_from, filter_json, limit_value, limits_from,
 };
+use crate::operational::Notice;
 use crate::sql::{
     count, duration, flag, int, opt_bytes, opt_duration, opt_int, opt_text, opt_time, parsed,
     status, statuses, text, time,
@@ -166,10 +168,54 @@ impl Store {
         rows.iter().map(|r| self.webhook_from(r)).collect()
     }
 
-    /// Applies a patch in one statement; `None` if there is no such webhook
-    /// in scope. Enabling a webhook clears why it was disabled.
+    /// Applies a patch; `None` if there is no such webhook in scope.
+    /// Enabling a webhook clears why it was disabled; disabling an enabled
+    /// one says who did, and raises WEBHOOK_DISABLED in the same
+    /// transaction.
     pub async fn update_webhook(
         &self,
+        scope: &Scope,
+        id: WebhookId,
+        patch: &WebhookPatch,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let mut tx = self.begin().await?;
+        let by = patch.by.as_deref().unwrap_or("an API call");
+        let turned_off = match patch.enabled {
+            Some(false) => turn_off(&mut tx, scope, id, by, self.now()).await?,
+            _ => false,
+        };
+        let Some(updated) = self.apply_patch(&mut tx, scope, id, patch).await? else {
+            return Ok(None);
+        };
+        let due = match turned_off {
+            true => {
+                let notice = Notice {
+                    organization: updated.organization.clone(),
+                    about: id,
+                    data: EventData::WebhookDisabled(WebhookDisabled {
+                        webhook_id: id.to_string(),
+                        webhook_name: updated.name.as_str().to_owned(),
+                        url: updated.url.as_str().to_owned(),
+                        reason: DisableReason::ByPerson,
+                        disabled_by: Some(by.to_owned()),
+                        message: format!("disabled by {by}"),
+                    }),
+                };
+                self.raise(&mut tx, vec![notice]).await?
+            }
+            false => false,
+        };
+        tx.commit().await.map_err(StoreError::at_commit)?;
+        if due {
+            self.announce_due_locally();
+        }
+        Ok(Some(updated))
+    }
+
+    /// The patch itself, in one statement.
+    async fn apply_patch(
+        &self,
+        tx: &mut Transaction<'static, Any>,
         scope: &Scope,
         id: WebhookId,
         patch: &WebhookPatch,
@@ -246,7 +292,7 @@ impl Store {
             .bind(i64::from(patch.limits.is_some()))
             .bind(limit_value(limits.per_second))
             .bind(limit_value(limits.in_flight))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut **tx)
             .await?;
         row.as_ref().map(|r| self.webhook_from(r)).transpose()
     }
@@ -412,4 +458,27 @@ fn webhook_of(
         filter: filter_from(row)?,
         limits: limits_from(row)?,
     })
+}
+
+/// Disables the webhook if it is enabled, saying who did; `true` if it was.
+async fn turn_off(
+    tx: &mut Transaction<'static, Any>,
+    scope: &Scope,
+    id: WebhookId,
+    by: &str,
+    now: UnixMs,
+) -> Result<bool, StoreError> {
+    let turned = sqlx::query(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = $3, updated_at = $4 \
+         WHERE id = $1 AND enabled = 1 AND deleted_at IS NULL \
+         AND ($2 IS NULL OR organization_id = $2)",
+    )
+    .bind(id.to_string())
+    .bind(scope.organization().map(str::to_owned))
+    .bind(format!("disabled by {by}"))
+    .bind(now.as_millis())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(turned > 0)
 }

@@ -15,6 +15,7 @@ mod harness;
 mod health;
 mod keys;
 mod management;
+mod operational;
 mod process;
 mod proxies;
 mod receiver;
