@@ -104,6 +104,8 @@ struct Waiting {
 struct Job {
     claimed: Claimed,
     target: Arc<Target>,
+    /// Not before its slot under the webhook's rate limit.
+    not_before: Instant,
 }
 
 impl Lane {
@@ -323,7 +325,12 @@ impl Shared {
             drop(permit);
             return;
         };
-        let job = Job { claimed, target };
+        let not_before = Instant::now() + claimed.pace;
+        let job = Job {
+            claimed,
+            target,
+            not_before,
+        };
         let cap = self.lane_cap();
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         let lane = lanes.entry(job.claimed.webhook_id).or_default();
@@ -392,7 +399,12 @@ impl Shared {
     }
 
     async fn deliver(self: Arc<Self>, job: Job, permit: OwnedSemaphorePermit) {
-        let Job { claimed, target } = job;
+        let Job {
+            claimed,
+            target,
+            not_before,
+        } = job;
+        tokio::time::sleep_until(not_before.into()).await;
         let (call, answer) = self
             .dispatcher
             .call(Delivery::of(&claimed, &target, claimed.trigger))

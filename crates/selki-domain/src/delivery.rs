@@ -159,6 +159,9 @@ pub struct Claimed {
     pub lease: Option<LeaseToken>,
     /// The webhook as it is now: checked before every attempt.
     pub target: TargetState,
+    /// How long after its claim the call may start: the webhook's next
+    /// slot under its rate limit (zero without one).
+    pub pace: Duration,
 }
 
 /// What becomes of a claimed delivery.

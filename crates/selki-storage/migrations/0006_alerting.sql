@@ -16,16 +16,20 @@ ALTER TABLE webhooks ADD COLUMN content_filter TEXT;
 ALTER TABLE webhooks ADD COLUMN max_per_second BIGINT;
 ALTER TABLE webhooks ADD COLUMN max_in_flight BIGINT;
 -- A rate-limited webhook's schedule: the earliest start of its next call
--- (milliseconds), advanced by each claim under the row's lock.
+-- (microseconds since the epoch), advanced by each claim under the row's
+-- lock.
 ALTER TABLE webhooks ADD COLUMN rate_next_at BIGINT;
 
 -- The calls in flight to webhooks with an in-flight limit, one row per
--- claimed delivery until its result is recorded or its lease ends: what
--- every worker counts before claiming more. Only limited webhooks write
--- here.
+-- claim: what every worker counts before claiming more. A row counts only
+-- while its delivery is still held under that claim's lease (recorded or
+-- released, it no longer is), so nothing has to remove it in step; the
+-- next claim for the webhook sweeps those that stopped counting. Only
+-- limited webhooks write here.
 CREATE TABLE in_flight (
     delivery_id  TEXT PRIMARY KEY,
     webhook_id   TEXT NOT NULL,
+    lease        TEXT NOT NULL,
     lease_until  BIGINT NOT NULL
 );
 CREATE INDEX in_flight_by_webhook ON in_flight (webhook_id, lease_until);

@@ -12,10 +12,11 @@ use selki_domain::{
     OrganizationId, Target, TargetState, TraceParent, UrlPolicy, WebhookId,
 };
 use selki_webhooks::{EventType, Webhook};
+use sqlx::Any;
 use sqlx::any::AnyRow;
 
 use crate::alerting::{destination_from, limits_from};
-use crate::sql::{int, list, opt_text, parsed, status, text};
+use crate::sql::{int, list, opt_int, opt_text, parsed, status, text};
 use crate::webhooks::{retry_from, timeout_from};
 use crate::{Scope, Store, StoreError};
 
@@ -72,6 +73,50 @@ impl Store {
         wants: &[(WebhookId, u32)],
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = self.now();
+        let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
+        let limits = |w: &WebhookId| targets.get(w).map(|t| t.limits).filter(|l| l.any());
+        let (limited, free): (Vec<(WebhookId, u32)>, Vec<(WebhookId, u32)>) =
+            wants.iter().partition(|(w, _)| limits(w).is_some());
+        // A token per claim: a later record only counts while it holds.
+        let lease_token = LeaseToken::new(worker, now);
+        let mut leased = Vec::new();
+        if !free.is_empty() {
+            let rows = self
+                .claim_query(&free, &lease_token, lease)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                leased.push(leased_from(row)?);
+            }
+        }
+        for (webhook, n) in &limited {
+            let Some(limits) = limits(webhook) else {
+                continue;
+            };
+            leased.extend(
+                self.claim_limited(&lease_token, lease, (*webhook, *n), limits)
+                    .await?,
+            );
+        }
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = self.bodies(&leased).await?;
+        leased
+            .into_iter()
+            .map(|l| l.claimed(Some(&lease_token), &targets, &bodies))
+            .collect()
+    }
+
+    /// Leases up to `n` due deliveries of each webhook of `wants`: one
+    /// statement, returning the leased rows.
+    pub(crate) fn claim_query<'q>(
+        &self,
+        wants: &[(WebhookId, u32)],
+        lease_token: &LeaseToken,
+        lease: Duration,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        let now = self.now();
         let lock = self.backend.skip_locked();
         // $1 now, $2 lease end, $3 lease token; then per webhook its id and
         // how many. Each pick walks its own webhook's part of the index.
@@ -104,12 +149,10 @@ impl Store {
              FROM picked WHERE deliveries.id = picked.id \
              RETURNING deliveries.id, deliveries.event_id, deliveries.webhook_id, \
              deliveries.organization_id, deliveries.attempts, deliveries.round_start, \
-             deliveries.round_trigger",
+             deliveries.round_trigger, deliveries.next_attempt_at",
             picks.join(", "),
             union.join(" UNION ALL ")
         );
-        // A token per claim: a later record only counts while it holds.
-        let lease_token = LeaseToken::new(worker, now);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now.as_millis())
             .bind(now.plus(lease).as_millis())
@@ -117,17 +160,7 @@ impl Store {
         for (webhook, n) in wants {
             query = query.bind(webhook.to_string()).bind(i64::from(*n));
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let leased: Vec<Leased> = rows.iter().map(leased_from).collect::<Result<_, _>>()?;
-        let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
-        let bodies = self.bodies(&leased).await?;
-        leased
-            .into_iter()
-            .map(|l| l.claimed(Some(&lease_token), &targets, &bodies))
-            .collect()
+        query
     }
 
     /// A webhook's target as stored now; `None` if it was deleted.
@@ -150,7 +183,7 @@ impl Store {
         call: CallId,
     ) -> Result<Option<Claimed>, StoreError> {
         let row = sqlx::query(
-            "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, \
+            "SELECT d.id, d.event_id, d.webhook_id, d.organization_id, d.attempts, d.next_attempt_at, \
              d.round_start, d.round_trigger, e.event_type, e.body, e.traceparent FROM calls c JOIN deliveries d ON d.id = c.delivery_id \
              JOIN events e ON e.id = d.event_id \
              WHERE c.id = $1 AND ($2 IS NULL OR c.organization_id = $2)",
@@ -273,7 +306,7 @@ fn body_from(row: &AnyRow) -> Result<Body, StoreError> {
 }
 
 /// A delivery row just leased, before its event and target are attached.
-struct Leased {
+pub(crate) struct Leased {
     delivery_id: DeliveryId,
     event_id: EventId,
     webhook_id: WebhookId,
@@ -281,9 +314,13 @@ struct Leased {
     attempts: i64,
     round_start: i64,
     trigger: CallTrigger,
+    /// When it was due: claims of a webhook start in this order.
+    pub(crate) due_at: i64,
+    /// How long after the claim it may be sent (its rate slot).
+    pub(crate) pace: Duration,
 }
 
-fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
+pub(crate) fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
     Ok(Leased {
         delivery_id: parsed("id", &text(row, "id")?, DeliveryId::parse)?,
         event_id: parsed("event_id", &text(row, "event_id")?, EventId::parse)?,
@@ -301,10 +338,16 @@ fn leased_from(row: &AnyRow) -> Result<Leased, StoreError> {
                 CallTrigger::parse(t).ok_or("unknown trigger")
             })?,
         },
+        due_at: opt_int(row, "next_attempt_at")?.unwrap_or(0),
+        pace: Duration::ZERO,
     })
 }
 
 impl Leased {
+    pub(crate) fn delivery_id(&self) -> DeliveryId {
+        self.delivery_id
+    }
+
     fn claimed(
         self,
         lease: Option<&LeaseToken>,
@@ -332,6 +375,7 @@ impl Leased {
                 .get(&self.webhook_id)
                 .cloned()
                 .map_or(TargetState::Deleted, TargetState::Live),
+            pace: self.pace,
         })
     }
 }

@@ -17,6 +17,7 @@ mod dialect;
 mod error;
 mod group_commit;
 mod keyring;
+mod limits;
 mod liveness;
 mod lookups;
 mod maintenance;

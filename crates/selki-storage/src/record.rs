@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
-use selki_domain::{Attempt, CallId, CallRecord, DeliveryId, Health, Next, UnixMs, WebhookId};
+use selki_domain::{
+    Attempt, CallId, CallRecord, DeliveryId, Health, Next, TargetState, UnixMs, WebhookId,
+};
 use selki_webhooks::{DeliveryExhausted, EventData};
 use sqlx::{Any, Transaction};
 
@@ -78,7 +80,13 @@ impl Store {
         let disabled = self
             .record_calls(&mut tx, &calls, health, &mut notices)
             .await?;
-        let due = self.raise(&mut tx, notices).await?;
+        let mut due = self.raise(&mut tx, notices).await?;
+        // A limited webhook's finished calls free places and slots that
+        // every worker waits for: tell them now, not at their next poll.
+        if !due && attempts.iter().any(limited) {
+            self.notify_due_on_commit(&mut tx).await?;
+            due = true;
+        }
         tx.commit().await.map_err(StoreError::at_commit)?;
         if due {
             self.announce_due_locally();
@@ -268,6 +276,14 @@ impl Store {
                 last_error: call.and_then(|c| c.error_message.clone()),
             }),
         })
+    }
+}
+
+/// Whether the attempt's webhook has limits across workers.
+fn limited(attempt: &Attempt) -> bool {
+    match &attempt.claimed.target {
+        TargetState::Live(target) => target.limits.any(),
+        TargetState::Deleted => false,
     }
 }
 

@@ -6,7 +6,9 @@ use selki_proto::v1 as pb;
 use selki_testkit::Service;
 
 use crate::debugging::get_call;
-use crate::delivery::{WITHIN, delivering, next_calls, retry, watch};
+use selki_testkit::Db;
+
+use crate::delivery::{WITHIN, delivering, next_calls, retry, submit, watch};
 use crate::fixtures::create_request;
 use crate::harness::{ADMIN_KEY, TestServer, authed};
 use crate::receiver::{Answer, Receiver};
@@ -15,7 +17,77 @@ delivering!(
     every_event_reaches_each_service_as_it_takes_it_and_the_credential_stays_sealed,
     a_throttled_pagerduty_is_retried_with_the_same_dedup_key,
     a_content_filter_lets_through_only_what_matters_and_says_so,
+    a_limited_webhook_is_called_no_faster_and_no_wider_than_it_allows,
 );
+
+/// Three worker processes on one PostgreSQL hold one webhook's limits
+/// between them (a per-process limit would let each send its own share).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_across_three_worker_processes() {
+    let Some(server) = TestServer::delivering(Db::Postgres, &["--role", "api"]).await else {
+        return;
+    };
+    let _workers = [
+        server.spawn_more(&["--role", "worker"]).await,
+        server.spawn_more(&["--role", "worker"]).await,
+        server.spawn_more(&["--role", "worker"]).await,
+    ];
+    limits_hold(&server).await;
+}
+
+async fn a_limited_webhook_is_called_no_faster_and_no_wider_than_it_allows(server: &TestServer) {
+    limits_hold(server).await;
+}
+
+/// 50 per second and 4 in flight, to a receiver that takes 50 ms per call
+/// (unlimited, the workers would call it far faster and wider): every
+/// event arrives, no second window holds more than 55 calls (+10%), and
+/// never more than 4 are open at once.
+async fn limits_hold(server: &TestServer) {
+    const EVENTS: usize = 250;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[], Answer::Slow(50));
+    let mut request = create_request("acme");
+    request.url = receiver.url("/limited");
+    request.max_deliveries_per_second = 50;
+    request.max_in_flight = 4;
+    let created = server
+        .webhooks()
+        .create_webhook(authed(ADMIN_KEY, request))
+        .await
+        .expect("create")
+        .into_inner();
+    let webhook = created.webhook.expect("webhook");
+    assert_eq!(
+        (webhook.max_deliveries_per_second, webhook.max_in_flight),
+        (50, 4)
+    );
+    let sent: Vec<String> = submit(server, "acme", EVENTS).await;
+    let got = receiver.take(EVENTS, WITHIN).await;
+    let mut ids: Vec<String> = got.iter().map(|r| r.event_id()).collect();
+    ids.sort();
+    ids.dedup();
+    let mut want = sent.clone();
+    want.sort();
+    assert_eq!(ids, want, "every event arrived, once");
+    let times: Vec<std::time::Instant> = got.iter().map(|r| r.at).collect();
+    let busiest = times
+        .iter()
+        .map(|start| {
+            let end = *start + std::time::Duration::from_secs(1);
+            times.iter().filter(|t| **t >= *start && **t < end).count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(busiest <= 55, "{busiest} calls within one second");
+    let peak = receiver.peak_concurrency();
+    assert!(peak <= 4, "{peak} calls open at once");
+    let took = times.iter().max().zip(times.iter().min());
+    let took = took.map_or(0.0, |(last, first)| {
+        last.duration_since(*first).as_secs_f64()
+    });
+    eprintln!("{EVENTS} calls in {took:.2} s, busiest second {busiest}, peak {peak} open");
+}
 
 const ROUTING_KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
 const HEC_TOKEN: &str = "12345678-abcd-4321-abcd-1234567890ab";

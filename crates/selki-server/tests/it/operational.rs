@@ -100,8 +100,10 @@ async fn a_breaking_webhook_tells_the_organizations_other_webhooks_and_never_its
     broken.next(WITHIN).await;
     let mut told = received(&alerts, 2).await;
     told.sort_by_key(|e| e.data.subscription().to_owned());
-    let [EventData::DeliveryExhausted(given_up), EventData::WebhookDisabled(gone)] =
-        [&told[0].data, &told[1].data]
+    let [
+        EventData::DeliveryExhausted(given_up),
+        EventData::WebhookDisabled(gone),
+    ] = [&told[0].data, &told[1].data]
     else {
         panic!("given up and disabled: {told:#?}");
     };

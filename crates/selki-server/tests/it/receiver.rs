@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ pub(crate) enum Answer {
     Close,
     /// 200 with exactly these bytes as the body.
     Body(&'static [u8]),
+    /// 200 after this many milliseconds: a receiver that takes its time.
+    Slow(u64),
 }
 
 /// One request as the receiver saw it.
@@ -63,6 +66,26 @@ struct Shared {
     /// Standing in for this service: requests are checked against its
     /// rules and answered as it answers (after any scripted answers).
     service: Mutex<Option<selki_testkit::Service>>,
+    /// Requests being answered now, and the most there ever were.
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Counts a request as open until it is answered.
+struct Open<'a>(&'a Shared);
+
+impl<'a> Open<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak.fetch_max(now, Ordering::SeqCst);
+        Self(shared)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub(crate) struct Receiver {
@@ -101,6 +124,8 @@ impl Receiver {
             seen: tx,
             released: watch::Sender::new(false),
             service: Mutex::new(None),
+            open: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         });
         let router = axum::Router::new()
             .fallback(handle)
@@ -140,6 +165,11 @@ impl Receiver {
     /// Verify requests with this secret from now on.
     pub(crate) fn verify_with(&self, secret: &str) {
         *self.shared.secret.lock().expect("lock") = Some(secret.to_owned());
+    }
+
+    /// The most requests it was answering at once.
+    pub(crate) fn peak_concurrency(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
     }
 
     /// Lets every hanging request answer 200.
@@ -207,6 +237,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _open = Open::enter(&shared);
     let secret = shared.secret.lock().expect("lock").clone();
     let service = *shared.service.lock().expect("lock");
     let verified = match (service, secret) {
@@ -254,6 +285,10 @@ async fn handle(
             (StatusCode::FOUND, [("location", "/elsewhere")], "moved").into_response()
         }
         Answer::Body(bytes) => (StatusCode::OK, bytes).into_response(),
+        Answer::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            (StatusCode::OK, "ok, slowly").into_response()
+        }
         Answer::Close => {
             let broken = tokio_stream::iter([
                 Ok(Bytes::from_static(b"partial")),
