@@ -210,6 +210,9 @@ pub(crate) struct UpdateArgs {
     /// Stop signing deliveries (`webhooks rotate-secret` signs again).
     #[arg(long)]
     pub(crate) no_signing: bool,
+    /// Remove the content filter: every event of the subscribed types.
+    #[arg(long, conflicts_with_all = ["filter_risk_levels", "filter_min_risk_level", "filter_categories", "filter_campaigns"])]
+    pub(crate) no_filter: bool,
 }
 
 /// Settings shared by create and update.
@@ -235,6 +238,52 @@ pub(crate) struct WebhookSettings {
     /// How long one call may take, 1s to 60s.
     #[arg(long, value_parser = span)]
     pub(crate) timeout: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) alerting: AlertSettings,
+}
+
+/// Where deliveries go and what, how fast: shared by create and update.
+#[derive(Debug, Args)]
+pub(crate) struct AlertSettings {
+    /// How deliveries are written: selki (the signed envelope), slack, microsoft-teams, pagerduty or splunk-hec.
+    #[arg(long, value_parser = destination_format)]
+    pub(crate) format: Option<i32>,
+    /// PagerDuty's integration (routing) key or Splunk's HEC token: sealed at rest, never shown again.
+    #[arg(long, visible_aliases = ["routing-key", "hec-token"])]
+    pub(crate) credential: Option<String>,
+    /// PagerDuty: the severity of phishing events: critical, error, warning or info [default: info].
+    #[arg(long, value_parser = pagerduty_severity)]
+    pub(crate) pagerduty_severity: Option<i32>,
+    /// PagerDuty's and Splunk's `source` [default: selki].
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    /// Splunk's `sourcetype` [default: selki:webhook].
+    #[arg(long)]
+    pub(crate) splunk_sourcetype: Option<String>,
+    /// Splunk's index [default: the token's].
+    #[arg(long)]
+    pub(crate) splunk_index: Option<String>,
+    /// Splunk's `host`.
+    #[arg(long)]
+    pub(crate) splunk_host: Option<String>,
+    /// Only threats of these risk levels (repeat, or comma-separated): low, medium, high, critical. Filter flags replace the whole filter on update.
+    #[arg(long = "filter-risk-level", value_delimiter = ',', value_parser = risk_level)]
+    pub(crate) filter_risk_levels: Vec<i32>,
+    /// Only threats at this risk level or above.
+    #[arg(long, value_parser = risk_level, conflicts_with = "filter_risk_levels")]
+    pub(crate) filter_min_risk_level: Option<i32>,
+    /// Only threats of these categories (repeat, or comma-separated), e.g. EMPLOYEES.
+    #[arg(long = "filter-category", value_delimiter = ',')]
+    pub(crate) filter_categories: Vec<String>,
+    /// Only phishing events of these campaigns (repeat, or comma-separated).
+    #[arg(long = "filter-campaign", value_delimiter = ',')]
+    pub(crate) filter_campaigns: Vec<String>,
+    /// Calls started per second at most, across every worker (0: no limit).
+    #[arg(long)]
+    pub(crate) max_rate: Option<u32>,
+    /// Calls in flight at once at most, across every worker (0: no limit).
+    #[arg(long)]
+    pub(crate) max_in_flight: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -465,6 +514,50 @@ pub(crate) fn event_type(text: &str) -> Result<i32, String> {
                     .into(),
             );
         }
+    };
+    Ok(found as i32)
+}
+
+/// A destination format by its name.
+pub(crate) fn destination_format(text: &str) -> Result<i32, String> {
+    use selki_proto::v1::DestinationFormat as F;
+    let found = match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+        "selki" => F::Selki,
+        "slack" => F::Slack,
+        "microsoft-teams" | "teams" => F::MicrosoftTeams,
+        "pagerduty" => F::Pagerduty,
+        "splunk-hec" | "splunk" => F::SplunkHec,
+        _ => {
+            return Err(
+                "not a format: selki, slack, microsoft-teams, pagerduty or splunk-hec".into(),
+            );
+        }
+    };
+    Ok(found as i32)
+}
+
+/// A PagerDuty severity by its name.
+pub(crate) fn pagerduty_severity(text: &str) -> Result<i32, String> {
+    use selki_proto::v1::PagerDutySeverity as S;
+    let found = match text.trim().to_ascii_lowercase().as_str() {
+        "critical" => S::Critical,
+        "error" => S::Error,
+        "warning" => S::Warning,
+        "info" => S::Info,
+        _ => return Err("not a severity: critical, error, warning or info".into()),
+    };
+    Ok(found as i32)
+}
+
+/// A threat risk level by its name.
+pub(crate) fn risk_level(text: &str) -> Result<i32, String> {
+    use selki_proto::v1::RiskLevel as R;
+    let found = match text.trim().to_ascii_lowercase().as_str() {
+        "low" => R::Low,
+        "medium" => R::Medium,
+        "high" => R::High,
+        "critical" => R::Critical,
+        _ => return Err("not a risk level: low, medium, high or critical".into()),
     };
     Ok(found as i32)
 }

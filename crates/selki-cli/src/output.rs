@@ -172,6 +172,25 @@ pub(crate) fn webhook_json(w: &pb::Webhook) -> Value {
         })),
         "headers": w.headers.iter().map(|h| json!({"name": h.name, "value": h.value, "sensitive": h.sensitive})).collect::<Vec<_>>(),
         "timeout_seconds": duration(w.timeout.as_ref()).map(|d| d.as_secs_f64()),
+        "destination": w.destination.as_ref().map(|d| json!({
+            "format": format_name(d.format),
+            "credential_set": d.credential_set,
+            "pagerduty_phishing_severity": pb::PagerDutySeverity::try_from(d.pagerduty_phishing_severity)
+                .ok()
+                .filter(|s| *s != pb::PagerDutySeverity::Unspecified)
+                .map(|s| severity_name(s)),
+            "source": d.source,
+            "splunk_sourcetype": d.splunk_sourcetype,
+            "splunk_index": d.splunk_index,
+            "splunk_host": d.splunk_host,
+        })),
+        "filter": w.filter.as_ref().map(|f| json!({
+            "risk_levels": f.risk_levels.iter().map(|l| risk_name(*l)).collect::<Vec<_>>(),
+            "threat_categories": f.threat_categories,
+            "campaign_ids": f.campaign_ids,
+        })),
+        "max_deliveries_per_second": w.max_deliveries_per_second,
+        "max_in_flight": w.max_in_flight,
         "create_time": time(w.create_time.as_ref()),
         "update_time": time(w.update_time.as_ref()),
         "health": w.health.as_ref().map(|h| json!({
@@ -223,6 +242,9 @@ pub(crate) fn webhook_fields(w: &pb::Webhook) -> String {
             ),
         ),
         ("headers", headers.join(", ")),
+        ("format", destination_text(w.destination.as_ref())),
+        ("filter", filter_text(w.filter.as_ref())),
+        ("limits", limits_text(w)),
         (
             "timeout",
             duration(w.timeout.as_ref()).map_or("server default".into(), |d| {
@@ -231,6 +253,75 @@ pub(crate) fn webhook_fields(w: &pb::Webhook) -> String {
         ),
         ("created", time(w.create_time.as_ref())),
     ])
+}
+
+/// A destination format's name, as the CLI's flags take it.
+pub(crate) fn format_name(format: i32) -> &'static str {
+    use pb::DestinationFormat as F;
+    match F::try_from(format).unwrap_or(F::Unspecified) {
+        F::Unspecified | F::Selki => "selki",
+        F::Slack => "slack",
+        F::MicrosoftTeams => "microsoft-teams",
+        F::Pagerduty => "pagerduty",
+        F::SplunkHec => "splunk-hec",
+    }
+}
+
+fn severity_name(severity: pb::PagerDutySeverity) -> &'static str {
+    use pb::PagerDutySeverity as S;
+    match severity {
+        S::Critical => "critical",
+        S::Error => "error",
+        S::Warning => "warning",
+        S::Info | S::Unspecified => "info",
+    }
+}
+
+fn risk_name(level: i32) -> &'static str {
+    use pb::RiskLevel as R;
+    match R::try_from(level).unwrap_or(R::Unspecified) {
+        R::Low => "low",
+        R::Medium => "medium",
+        R::High => "high",
+        R::Critical => "critical",
+        R::Unspecified => "unspecified",
+    }
+}
+
+fn destination_text(d: Option<&pb::Destination>) -> String {
+    let Some(d) = d else { return "selki".into() };
+    let mut text = format_name(d.format).to_owned();
+    if d.credential_set {
+        text.push_str(" (credential set)");
+    }
+    text
+}
+
+fn filter_text(f: Option<&pb::ContentFilter>) -> String {
+    let Some(f) = f else {
+        return "none: every event of the subscribed types".into();
+    };
+    let mut parts = Vec::new();
+    if !f.risk_levels.is_empty() {
+        let levels: Vec<&str> = f.risk_levels.iter().map(|l| risk_name(*l)).collect();
+        parts.push(format!("risk {}", levels.join("|")));
+    }
+    if !f.threat_categories.is_empty() {
+        parts.push(format!("category {}", f.threat_categories.join("|")));
+    }
+    if !f.campaign_ids.is_empty() {
+        parts.push(format!("campaign {}", f.campaign_ids.join("|")));
+    }
+    parts.join(", ")
+}
+
+fn limits_text(w: &pb::Webhook) -> String {
+    match (w.max_deliveries_per_second, w.max_in_flight) {
+        (0, 0) => "none".into(),
+        (rate, 0) => format!("{rate}/s"),
+        (0, open) => format!("{open} in flight"),
+        (rate, open) => format!("{rate}/s, {open} in flight"),
+    }
 }
 
 pub(crate) fn enabled(w: &pb::Webhook) -> String {

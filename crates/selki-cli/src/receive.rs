@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use selki_webhooks::Webhook;
+use selki_webhooks::{Event, EventData, Webhook};
 
 use crate::cli::ReceiveArgs;
 use crate::failure::{Failure, Outcome};
@@ -69,22 +69,25 @@ async fn handle(
             .to_owned()
     };
     let event_id = header(selki_webhooks::name::WEBHOOK_ID);
-    let (kind, verdict, answer) = match &receiver.webhook {
+    let (kind, verdict, answer, event) = match &receiver.webhook {
         None => (
             subscription(&body),
             "unverified".to_owned(),
             (receiver.status, "received"),
+            Event::from_json(&body).ok(),
         ),
         Some(webhook) => match webhook.verify(&body, &headers) {
             Ok(event) => (
                 event.data.subscription().to_owned(),
                 good("signature ok"),
                 (receiver.status, "verified"),
+                Some(event),
             ),
             Err(err) => (
                 subscription(&body),
                 bad(&format!("signature rejected: {} ({err})", err.code())),
                 (StatusCode::BAD_REQUEST, "signature rejected"),
+                None,
             ),
         },
     };
@@ -92,6 +95,9 @@ async fn handle(
         "{now}  {kind}  {event_id}  {verdict}  → {}",
         answer.0.as_u16()
     );
+    if let Some(summary) = event.as_ref().and_then(|e| operational(&e.data)) {
+        println!("  {summary}");
+    }
     if receiver.verbose {
         println!(
             "  call {}",
@@ -100,6 +106,42 @@ async fn handle(
         println!("  {}", String::from_utf8_lossy(&body));
     }
     answer
+}
+
+/// What an operational event says, in a line.
+fn operational(data: &EventData) -> Option<String> {
+    let status = |s: Option<u16>| s.map(|s| format!(" {s}")).unwrap_or_default();
+    Some(match data {
+        EventData::WebhookDisabled(d) => format!(
+            "webhook \"{}\" ({}) disabled: {}",
+            d.webhook_name, d.webhook_id, d.message
+        ),
+        EventData::WebhookFailing(f) => format!(
+            "webhook \"{}\" ({}) failing: {} failed calls in a row since {}, the last {}{}",
+            f.webhook_name,
+            f.webhook_id,
+            f.consecutive_failures,
+            f.failing_since,
+            f.last_outcome,
+            status(f.last_http_status)
+        ),
+        EventData::WebhookRecovered(r) => format!(
+            "webhook \"{}\" ({}) recovered after {} failed calls since {}",
+            r.webhook_name, r.webhook_id, r.failed_calls, r.failing_since
+        ),
+        EventData::DeliveryExhausted(x) => format!(
+            "{} of event {} to webhook \"{}\" ({}) failed after {} attempt{}: {}{}",
+            x.subscription,
+            x.event_id,
+            x.webhook_name,
+            x.webhook_id,
+            x.attempts,
+            if x.attempts == 1 { "" } else { "s" },
+            x.last_outcome,
+            status(x.last_http_status)
+        ),
+        _ => return None,
+    })
 }
 
 /// The event type as the body says, before (or without) verification.

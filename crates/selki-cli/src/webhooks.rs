@@ -6,7 +6,7 @@ use selki_proto::v1 as pb;
 use selki_proto::v1::create_webhook_request::Signing;
 use serde_json::json;
 
-use crate::cli::{CreateArgs, UpdateArgs, WebhookCommand, WebhookSettings};
+use crate::cli::{AlertSettings, CreateArgs, UpdateArgs, WebhookCommand, WebhookSettings};
 use crate::client::Client;
 use crate::failure::{Failure, Outcome};
 use crate::output::{
@@ -89,17 +89,67 @@ fn headers(s: &WebhookSettings) -> Vec<pb::Header> {
         .collect()
 }
 
+/// The destination the flags describe, over `base` (the webhook's, on
+/// update); `None` without destination flags. A new format starts afresh.
+fn destination(a: &AlertSettings, base: Option<pb::Destination>) -> Option<pb::Destination> {
+    let given = a.format.is_some()
+        || a.credential.is_some()
+        || a.pagerduty_severity.is_some()
+        || a.source.is_some()
+        || a.splunk_sourcetype.is_some()
+        || a.splunk_index.is_some()
+        || a.splunk_host.is_some();
+    if !given {
+        return None;
+    }
+    let mut d = base.unwrap_or_default();
+    // The server keeps the stored credential when the format stays.
+    d.credential.clear();
+    if let Some(format) = a.format.filter(|f| *f != d.format) {
+        d = pb::Destination {
+            format,
+            ..Default::default()
+        };
+    }
+    let set = |field: &mut String, value: &Option<String>| {
+        if let Some(v) = value {
+            field.clone_from(v);
+        }
+    };
+    set(&mut d.credential, &a.credential);
+    set(&mut d.source, &a.source);
+    set(&mut d.splunk_sourcetype, &a.splunk_sourcetype);
+    set(&mut d.splunk_index, &a.splunk_index);
+    set(&mut d.splunk_host, &a.splunk_host);
+    if let Some(severity) = a.pagerduty_severity {
+        d.pagerduty_phishing_severity = severity;
+    }
+    Some(d)
+}
+
+/// The content filter the flags describe; `None` without filter flags.
+fn content_filter(a: &AlertSettings) -> Option<pb::ContentFilter> {
+    let filter = pb::ContentFilter {
+        risk_levels: a.filter_risk_levels.clone(),
+        min_risk_level: a.filter_min_risk_level.unwrap_or_default(),
+        threat_categories: a.filter_categories.clone(),
+        campaign_ids: a.filter_campaigns.clone(),
+    };
+    (filter != pb::ContentFilter::default()).then_some(filter)
+}
+
 async fn create(client: &mut Client, args: CreateArgs) -> Outcome {
     let signing = match (args.secret, args.unsigned) {
         (Some(secret), _) => Some(Signing::SigningSecret(secret)),
         (None, true) => None,
         (None, false) => Some(Signing::GenerateSigningSecret(true)),
     };
+    let alerting = &args.settings.alerting;
     let request = pb::CreateWebhookRequest {
-        max_in_flight: Default::default(),
-        destination: Default::default(),
-        filter: Default::default(),
-        max_deliveries_per_second: Default::default(),
+        max_in_flight: alerting.max_in_flight.unwrap_or(0),
+        destination: destination(alerting, None),
+        filter: content_filter(alerting),
+        max_deliveries_per_second: alerting.max_rate.unwrap_or(0),
         request_id: args.request_id.unwrap_or_default(),
         organization_id: args.org.unwrap_or_default(),
         name: args.name,
@@ -307,6 +357,26 @@ async fn update(client: &mut Client, args: UpdateArgs) -> Outcome {
     if args.no_signing {
         webhook.signing_secret_set = false;
         paths.push("signing_secret_set".to_owned());
+    }
+    let alerting = &args.settings.alerting;
+    if destination(alerting, None).is_some() {
+        let current = get(client, &args.id).await?;
+        webhook.destination = destination(alerting, current.destination);
+        paths.push("destination".to_owned());
+    }
+    if let Some(filter) = content_filter(alerting) {
+        webhook.filter = Some(filter);
+        paths.push("filter".to_owned());
+    } else if args.no_filter {
+        paths.push("filter".to_owned());
+    }
+    if let Some(rate) = alerting.max_rate {
+        webhook.max_deliveries_per_second = rate;
+        paths.push("max_deliveries_per_second".to_owned());
+    }
+    if let Some(in_flight) = alerting.max_in_flight {
+        webhook.max_in_flight = in_flight;
+        paths.push("max_in_flight".to_owned());
     }
     let edits = Edits {
         set_headers: args

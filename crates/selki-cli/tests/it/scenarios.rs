@@ -570,3 +570,160 @@ async fn an_https_address_is_spoken_to_over_tls() {
     server.finish().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_settings_are_set_and_shown_and_operational_events_are_printed() {
+    let server = Server::start().await;
+    let (_gone, gone_url) = receiver(&["--status", "410"]);
+    let broken = create_webhook(&server, &gone_url);
+    let (receiving, url) = receiver(&[]);
+    let created = server
+        .selki(&[
+            "webhooks",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "Ops alerts",
+            "--url",
+            &url,
+            "--event",
+            "webhook-disabled,delivery-exhausted",
+            "--secret",
+            SECRET,
+            "--max-rate",
+            "10",
+            "--max-in-flight",
+            "2",
+            "--filter-min-risk-level",
+            "high",
+            "--filter-campaign",
+            "q3",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let alerts = created["webhook"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["webhook"]["max_deliveries_per_second"], 10);
+    assert_eq!(created["webhook"]["max_in_flight"], 2);
+    assert_eq!(
+        created["webhook"]["filter"]["risk_levels"],
+        serde_json::json!(["high", "critical"])
+    );
+    assert_eq!(
+        created["webhook"]["filter"]["campaign_ids"],
+        serde_json::json!(["q3"])
+    );
+    let shown = server.selki(&["webhooks", "get", &alerts]).ok().stdout;
+    assert!(shown.contains("10/s, 2 in flight"), "{shown}");
+    let cleared = server
+        .selki(&[
+            "webhooks",
+            "update",
+            &alerts,
+            "--no-filter",
+            "--max-rate",
+            "0",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(cleared["filter"], serde_json::Value::Null);
+    assert_eq!(cleared["max_deliveries_per_second"], 0);
+    assert_eq!(cleared["max_in_flight"], 2);
+
+    // A PagerDuty webhook: the routing key is taken, then never shown.
+    let pager = server
+        .selki(&[
+            "webhooks",
+            "create",
+            "--org",
+            "acme",
+            "--name",
+            "Pager",
+            "--url",
+            "https://events.pagerduty.com/v2/enqueue",
+            "--event",
+            "new-threat",
+            "--unsigned",
+            "--disabled",
+            "--format",
+            "pagerduty",
+            "--routing-key",
+            "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12",
+            "--pagerduty-severity",
+            "warning",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let destination = &pager["webhook"]["destination"];
+    assert_eq!(destination["format"], "pagerduty");
+    assert_eq!(destination["credential_set"], true);
+    assert_eq!(destination["pagerduty_phishing_severity"], "warning");
+    assert!(!pager.to_string().contains("R0UT1NGKEY"), "{pager}");
+    let pager_id = pager["webhook"]["id"].as_str().expect("id").to_owned();
+    // The key is kept while the format stays; a format that takes none drops it.
+    let kept = server
+        .selki(&[
+            "webhooks",
+            "update",
+            &pager_id,
+            "--source",
+            "selki-prod",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(kept["destination"]["credential_set"], true);
+    assert_eq!(kept["destination"]["source"], "selki-prod");
+    let slack = server
+        .selki(&[
+            "webhooks", "update", &pager_id, "--format", "slack", "-o", "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(slack["destination"]["format"], "slack");
+    assert_eq!(slack["destination"]["credential_set"], false);
+
+    // The broken webhook answers 410: `calls watch` and `selki receive`
+    // show what the organization is told.
+    let watching = watch(&server, &alerts, 2);
+    server
+        .selki(&[
+            "events",
+            "send",
+            "--org",
+            "acme",
+            "--type",
+            "clicked",
+            "--campaign-id",
+            "q3",
+            "--email",
+            "a@example.com",
+        ])
+        .ok();
+    let watched: Vec<String> = (0..2).map(|_| watching.next_line()).collect();
+    assert!(
+        watched.iter().any(|l| l.contains("WEBHOOK_DISABLED"))
+            && watched.iter().any(|l| l.contains("DELIVERY_EXHAUSTED")),
+        "{watched:#?}"
+    );
+    let printed: Vec<String> = (0..4).map(|_| receiving.next_line()).collect();
+    let all = printed.join("\n");
+    assert!(
+        all.contains(&format!(
+            "({broken}) disabled: the receiver answered 410 Gone"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("failed after 1 attempt: http_status 410"),
+        "{all}"
+    );
+    server.finish().await;
+}
