@@ -106,14 +106,6 @@ pub struct DeliveryLimits {
     pub in_flight: Option<NonZeroU32>,
 }
 
-impl DeliveryLimits {
-    /// Whether either limit is set: claims for the webhook are then
-    /// counted and paced across every worker.
-    pub fn any(&self) -> bool {
-        self.per_second.is_some() || self.in_flight.is_some()
-    }
-}
-
 /// The most a rate limit may say: above it, no limit is wanted.
 pub const MAX_PER_SECOND: u32 = 10_000;
 /// The most calls in flight a limit may allow.
@@ -357,6 +349,8 @@ impl DeliveryLimits {
         })
     }
 
+    /// Whether either limit is set: claims for the webhook are then
+    /// counted and paced across every worker.
     pub fn is_limited(&self) -> bool {
         self.per_second.is_some() || self.in_flight.is_some()
     }

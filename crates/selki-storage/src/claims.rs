@@ -74,7 +74,7 @@ impl Store {
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = self.now();
         let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
-        let limits = |w: &WebhookId| targets.get(w).map(|t| t.limits).filter(|l| l.any());
+        let limits = |w: &WebhookId| targets.get(w).map(|t| t.limits).filter(|l| l.is_limited());
         let (limited, free): (Vec<(WebhookId, u32)>, Vec<(WebhookId, u32)>) =
             wants.iter().partition(|(w, _)| limits(w).is_some());
         // A token per claim: a later record only counts while it holds.

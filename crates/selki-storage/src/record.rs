@@ -282,7 +282,7 @@ impl Store {
 /// Whether the attempt's webhook has limits across workers.
 fn limited(attempt: &Attempt) -> bool {
     match &attempt.claimed.target {
-        TargetState::Live(target) => target.limits.any(),
+        TargetState::Live(target) => target.limits.is_limited(),
         TargetState::Deleted => false,
     }
 }

@@ -277,6 +277,23 @@ fn update(id: &str, paths: &[&str], change: impl FnOnce(&mut pb::Webhook)) -> Ca
     })
 }
 
+const ROUTING: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
+const HEC: &str = "12345678-abcd-4321-abcd-1234567890ab";
+
+fn dest(format: i32, credential: &str) -> pb::Destination {
+    pb::Destination {
+        format,
+        credential: credential.into(),
+        ..Default::default()
+    }
+}
+
+fn filter(change: impl FnOnce(&mut pb::ContentFilter)) -> pb::ContentFilter {
+    let mut f = pb::ContentFilter::default();
+    change(&mut f);
+    f
+}
+
 const UNKNOWN_WH: &str = "wh_01K1ZQ5XW2ZC0G4S7B2D9E1F3H";
 const UNKNOWN_EVT: &str = "evt_01K1ZQ5XW2ZC0G4S7B2D9E1F3H";
 
@@ -1219,6 +1236,164 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             }),
             Code::InvalidArgument,
             Some("set_headers"),
+        ),
+        (
+            "an unknown destination format",
+            create(|r| r.destination = Some(dest(99, ""))),
+            Code::InvalidArgument,
+            Some("destination.format"),
+        ),
+        (
+            "a PagerDuty destination without its routing key",
+            create(|r| r.destination = Some(dest(pb::DestinationFormat::Pagerduty as i32, ""))),
+            Code::InvalidArgument,
+            Some("destination.credential"),
+        ),
+        (
+            "a PagerDuty routing key of the wrong shape",
+            create(|r| {
+                r.destination = Some(dest(pb::DestinationFormat::Pagerduty as i32, "short-key"))
+            }),
+            Code::InvalidArgument,
+            Some("destination.credential"),
+        ),
+        (
+            "a Splunk HEC token with a space",
+            create(|r| {
+                r.destination = Some(dest(
+                    pb::DestinationFormat::SplunkHec as i32,
+                    "12345678 abcd 4321 abcd",
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("destination.credential"),
+        ),
+        (
+            "a credential for a format that takes none",
+            create(|r| r.destination = Some(dest(pb::DestinationFormat::Slack as i32, ROUTING))),
+            Code::InvalidArgument,
+            Some("destination.credential"),
+        ),
+        (
+            "an unknown PagerDuty severity",
+            create(|r| {
+                let mut d = dest(pb::DestinationFormat::Pagerduty as i32, ROUTING);
+                d.pagerduty_phishing_severity = 9;
+                r.destination = Some(d);
+            }),
+            Code::InvalidArgument,
+            Some("destination.pagerduty_phishing_severity"),
+        ),
+        (
+            "a PagerDuty source of 300 characters",
+            create(|r| {
+                let mut d = dest(pb::DestinationFormat::Pagerduty as i32, ROUTING);
+                d.source = long(300);
+                r.destination = Some(d);
+            }),
+            Code::InvalidArgument,
+            Some("destination.source"),
+        ),
+        (
+            "a Splunk sourcetype with a line break",
+            create(|r| {
+                let mut d = dest(pb::DestinationFormat::SplunkHec as i32, HEC);
+                d.splunk_sourcetype = "selki\nevil".into();
+                r.destination = Some(d);
+            }),
+            Code::InvalidArgument,
+            Some("destination.splunk_sourcetype"),
+        ),
+        (
+            "a filter risk level that does not exist",
+            create(|r| r.filter = Some(filter(|f| f.risk_levels = vec![2, 9]))),
+            Code::InvalidArgument,
+            Some("filter.risk_levels[1]"),
+        ),
+        (
+            "a filter with both risk levels and a minimum",
+            create(|r| {
+                r.filter = Some(filter(|f| {
+                    f.risk_levels = vec![pb::RiskLevel::High as i32];
+                    f.min_risk_level = pb::RiskLevel::Low as i32;
+                }))
+            }),
+            Code::InvalidArgument,
+            Some("filter.min_risk_level"),
+        ),
+        (
+            "a filter minimum that does not exist",
+            create(|r| r.filter = Some(filter(|f| f.min_risk_level = 7))),
+            Code::InvalidArgument,
+            Some("filter.min_risk_level"),
+        ),
+        (
+            "a filter with an empty campaign id",
+            create(|r| r.filter = Some(filter(|f| f.campaign_ids = vec!["q3".into(), " ".into()]))),
+            Code::InvalidArgument,
+            Some("filter.campaign_ids"),
+        ),
+        (
+            "a filter with 300 campaign ids",
+            create(|r| {
+                r.filter = Some(filter(|f| {
+                    f.campaign_ids = (0..300).map(|i| format!("c{i}")).collect()
+                }))
+            }),
+            Code::InvalidArgument,
+            Some("filter.campaign_ids"),
+        ),
+        (
+            "a filter with an empty threat category",
+            create(|r| r.filter = Some(filter(|f| f.threat_categories = vec![String::new()]))),
+            Code::InvalidArgument,
+            Some("filter.threat_categories"),
+        ),
+        (
+            "a rate limit above 10,000 per second",
+            create(|r| r.max_deliveries_per_second = 10_001),
+            Code::InvalidArgument,
+            Some("max_deliveries_per_second"),
+        ),
+        (
+            "an in-flight limit above 1,000",
+            create(|r| r.max_in_flight = 1_001),
+            Code::InvalidArgument,
+            Some("max_in_flight"),
+        ),
+        (
+            "an update to PagerDuty without a routing key",
+            update(ex, &["destination"], |w| {
+                w.destination = Some(dest(pb::DestinationFormat::Pagerduty as i32, ""))
+            }),
+            Code::InvalidArgument,
+            Some("webhook.destination.credential"),
+        ),
+        (
+            "an update of the rate limit above the most",
+            update(ex, &["max_deliveries_per_second"], |w| {
+                w.max_deliveries_per_second = 20_000
+            }),
+            Code::InvalidArgument,
+            Some("webhook.max_deliveries_per_second"),
+        ),
+        (
+            "an update of a filter with an unknown level",
+            update(ex, &["filter"], |w| {
+                w.filter = Some(filter(|f| f.risk_levels = vec![5]))
+            }),
+            Code::InvalidArgument,
+            Some("webhook.filter.risk_levels[0]"),
+        ),
+        (
+            "submitting an operational event",
+            submit(|e| {
+                e.data = data(pb::event_data::Data::WebhookDisabled(
+                    pb::WebhookDisabled::default(),
+                ))
+            }),
+            Code::InvalidArgument,
+            Some("event.data"),
         ),
         (
             "a key of an unknown scope",
