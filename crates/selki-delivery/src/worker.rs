@@ -104,8 +104,8 @@ struct Waiting {
 struct Job {
     claimed: Claimed,
     target: Arc<Target>,
-    /// Not before its slot under the webhook's rate limit.
-    not_before: Instant,
+    /// Not before its slot under the webhook's rate limit, if it has one.
+    not_before: Option<Instant>,
 }
 
 impl Lane {
@@ -325,7 +325,7 @@ impl Shared {
             drop(permit);
             return;
         };
-        let not_before = Instant::now() + claimed.pace;
+        let not_before = (!claimed.pace.is_zero()).then(|| Instant::now() + claimed.pace);
         let job = Job {
             claimed,
             target,
@@ -404,7 +404,11 @@ impl Shared {
             target,
             not_before,
         } = job;
-        tokio::time::sleep_until(not_before.into()).await;
+        // Only a paced call waits: even an elapsed timer costs a trip
+        // through the timer wheel, a millisecond on the hot path.
+        if let Some(at) = not_before {
+            tokio::time::sleep_until(at.into()).await;
+        }
         let (call, answer) = self
             .dispatcher
             .call(Delivery::of(&claimed, &target, claimed.trigger))
