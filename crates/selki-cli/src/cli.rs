@@ -112,7 +112,7 @@ pub(crate) enum Command {
 #[derive(Debug, Subcommand)]
 pub(crate) enum WebhookCommand {
     /// Create a webhook; a generated signing secret is printed once.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// An organization's webhooks.
     List {
         #[arg(long)]
@@ -127,7 +127,7 @@ pub(crate) enum WebhookCommand {
     /// One webhook.
     Get { id: String },
     /// Change the given fields.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Enable a webhook.
     Enable { id: String },
     /// Disable a webhook: its events are kept as skipped deliveries.

@@ -16,7 +16,7 @@ use crate::output::{
 
 pub(crate) async fn run(client: &mut Client, command: WebhookCommand) -> Outcome {
     match command {
-        WebhookCommand::Create(args) => create(client, args).await,
+        WebhookCommand::Create(args) => create(client, *args).await,
         WebhookCommand::List {
             org,
             enabled,
@@ -27,7 +27,7 @@ pub(crate) async fn run(client: &mut Client, command: WebhookCommand) -> Outcome
             show(client, &webhook);
             Ok(())
         }
-        WebhookCommand::Update(args) => update(client, args).await,
+        WebhookCommand::Update(args) => update(client, *args).await,
         WebhookCommand::Enable { id } => set_enabled(client, id, true).await,
         WebhookCommand::Disable { id } => set_enabled(client, id, false).await,
         WebhookCommand::Delete { id, yes } => delete(client, id, yes).await,

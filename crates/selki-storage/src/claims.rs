@@ -75,7 +75,7 @@ impl Store {
         let now = self.now();
         let targets = self.targets(wants.iter().map(|(w, _)| *w)).await?;
         let limits = |w: &WebhookId| targets.get(w).map(|t| t.limits).filter(|l| l.is_limited());
-        let (limited, free): (Vec<(WebhookId, u32)>, Vec<(WebhookId, u32)>) =
+        let (limited, free): (Vec<Want>, Vec<Want>) =
             wants.iter().partition(|(w, _)| limits(w).is_some());
         // A token per claim: a later record only counts while it holds.
         let lease_token = LeaseToken::new(worker, now);
@@ -283,6 +283,9 @@ impl Store {
         })
     }
 }
+
+/// A webhook, and how many of its due deliveries to claim.
+type Want = (WebhookId, u32);
 
 /// Webhooks per claim statement, and events per read.
 const WEBHOOKS_PER_CLAIM: usize = 16;
