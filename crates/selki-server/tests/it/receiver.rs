@@ -261,6 +261,9 @@ async fn handle(
         let status = StatusCode::from_u16(reply.status).expect("a status");
         return (status, [("content-type", reply.content_type)], reply.body).into_response();
     }
+    // Decided before the test hears of the request: a test that changes
+    // the answer once it has seen this request must not change this one's.
+    let answer = scripted.unwrap_or(*shared.then.lock().expect("lock"));
     let _ = shared.seen.send(Received {
         path: uri.path().to_owned(),
         headers,
@@ -268,7 +271,6 @@ async fn handle(
         verified,
         at: Instant::now(),
     });
-    let answer = scripted.unwrap_or(*shared.then.lock().expect("lock"));
     let status = |code: u16| StatusCode::from_u16(code).expect("a status");
     match answer {
         Answer::Ok => (StatusCode::OK, "ok").into_response(),
