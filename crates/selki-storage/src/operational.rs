@@ -63,6 +63,7 @@ impl Store {
         let mut deliveries = Vec::new();
         for ((event, event_id), notice) in events.iter().zip(&notices) {
             let about = notice.about.to_string();
+            let before = deliveries.len();
             let mut pending = 0;
             for subscriber in subscribers[&notice.organization]
                 .iter()
@@ -75,13 +76,18 @@ impl Store {
                     subscriber,
                 });
             }
-            fresh.push((event, *event_id, pending));
-        }
-        for chunk in fresh.chunks(EVENTS_PER_INSERT) {
-            insert_events(tx, chunk, now).await?;
+            // Nobody listening: the notice is not stored. Unlike a submitted
+            // event, it has no idempotency key to remember, and a failing
+            // receiver must not turn every exhausted delivery into a write.
+            if deliveries.len() > before {
+                fresh.push((event, *event_id, pending));
+            }
         }
         if deliveries.is_empty() {
             return Ok(false);
+        }
+        for chunk in fresh.chunks(EVENTS_PER_INSERT) {
+            insert_events(tx, chunk, now).await?;
         }
         for chunk in deliveries.chunks(DELIVERIES_PER_INSERT) {
             insert_deliveries(tx, chunk, now).await?;
