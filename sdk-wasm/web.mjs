@@ -1,8 +1,5 @@
-// Entry for browsers, bundlers and edge runtimes: instantiate the module
-// once (fetched next to this file), then export the same API as on Node.
-// Runtimes that cannot fetch it use "@selki/webhooks/web" and `initSync`.
-import init, { Webhook } from "./dist/web/selki_webhooks_wasm.js";
+// ESM "/web": the CommonJS one re-exported (one instance for both).
+import web from "./web.cjs";
 
-await init();
-
-export { Webhook };
+export const { init, initSync, Webhook, WebhookVerificationError, WebhookSecretError } = web;
+export default init;

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { test } from "node:test";
 
-import { Webhook } from "@selki/webhooks";
+import { execFileSync } from "node:child_process";
+import { Readable } from "node:stream";
+
+import { Webhook, WebhookSecretError, WebhookVerificationError } from "@selki/webhooks";
 import { cases } from "./fixtures.mjs";
 import { bodyBytes, runAll } from "./vectors.mjs";
 
@@ -28,9 +31,68 @@ test("sign reproduces every signature Python computed", () => {
   assert.ok(checked >= 30, `only ${checked} signatures checked`);
 });
 
-test("require() and import give the same working class", () => {
+test("require() and import give the same working class and error classes", () => {
   const cjs = require("@selki/webhooks");
   assert.equal(cjs.Webhook, Webhook);
+  assert.equal(cjs.WebhookVerificationError, WebhookVerificationError);
+  assert.equal(require("@selki/webhooks/web").Webhook, Webhook);
+});
+
+test("errors are instances of the exported classes, as code ported from svix expects", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  assert.throws(
+    () => wh.verifyAt("{}", { "webhook-id": "evt_1", "webhook-timestamp": "1" }, 1),
+    (e) => e instanceof WebhookVerificationError && e instanceof Error && e.code === "MISSING_HEADER",
+  );
+  assert.throws(() => new Webhook("hunter2"), (e) => e instanceof WebhookSecretError && !(e instanceof WebhookVerificationError));
+});
+
+const MISUSE = [
+  ["milliseconds as a signing time", (wh) => wh.sign("evt_1", Date.now(), "{}"), /milliseconds .*Math\.floor\(Date\.now\(\) \/ 1000\)/],
+  ["milliseconds as the time to verify at", (wh) => wh.verifyAt("{}", {}, Date.now()), /milliseconds/],
+  ["a parsed object as the payload", (wh) => wh.verify({ subscription: "X" }, {}), /parsed object.*before any JSON parser/],
+  ["a Promise as the payload", (wh) => wh.verify(Promise.resolve("{}"), {}), /Promise: await it first/],
+  ["a web stream as the payload", (wh) => wh.verify(new Response("{}").body, {}), /stream: read it to the end first/],
+  ["a Node stream as the payload", (wh) => wh.verify(Readable.from(["{}"]), {}), /stream: read it to the end first/],
+  ["no payload", (wh) => wh.verify(undefined, {}), /payload is missing/],
+  ["a number as the payload", (wh) => wh.verify(42, {}), /payload is a number.*raw body/],
+];
+
+test("each misuse is refused with an error that names the mistake and the fix", () => {
+  for (const [what, call, message] of MISUSE) {
+    const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    assert.throws(() => call(wh), { name: "TypeError", message }, what);
+  }
+});
+
+test("an unknown option is refused, naming the one there is", () => {
+  assert.throws(() => new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", { tolerance: 60 }), {
+    name: "TypeError",
+    message: /unknown option "tolerance".*toleranceSeconds/,
+  });
+});
+
+test("a freed Webhook says so", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  wh.free();
+  assert.throws(() => wh.verify("{}", {}), { message: /was freed.*create a new Webhook/ });
+  assert.doesNotThrow(() => wh.free(), "freeing twice is harmless");
+});
+
+test("the /web entry used before init() says to call it", () => {
+  const script = 'const { Webhook } = require("@selki/webhooks/web"); new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")';
+  const run = () => execFileSync(process.execPath, ["-e", script], { cwd: new URL("..", import.meta.url), stdio: "pipe" });
+  assert.throws(run, (e) => /not initialised.*await init\(\)/.test(String(e.stderr)));
+});
+
+test("the /web entry's init() with no argument uses the inlined module", () => {
+  const script =
+    'import init, { Webhook } from "@selki/webhooks/web"; await init(); new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"); console.log("ok")';
+  const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: new URL("..", import.meta.url),
+    encoding: "utf8",
+  });
+  assert.equal(out.trim(), "ok");
 });
 
 test("errors carry a stable name and code", () => {

@@ -117,9 +117,37 @@ fn payload_bytes(payload: &JsValue) -> Result<Vec<u8>, JsValue> {
     if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
         return Ok(Uint8Array::new(buffer).to_vec());
     }
-    Err(type_error(
-        "the payload must be the raw body: a Uint8Array, Buffer, ArrayBuffer or string",
-    ))
+    Err(type_error(&payload_mistake(payload)))
+}
+
+/// What was passed instead of the raw body, and what to pass: the common
+/// mistakes named, since each has a different fix.
+fn payload_mistake(payload: &JsValue) -> String {
+    const RAW: &str = "pass the raw body: a Uint8Array, Buffer, ArrayBuffer or string";
+    let has = |name: &str| {
+        payload.is_object() && Reflect::get(payload, &name.into()).is_ok_and(|v| v.is_function())
+    };
+    if has("then") {
+        format!(
+            "the payload is a Promise: await it first (e.g. `await request.text()`), then {RAW}"
+        )
+    } else if has("getReader") || has("pipe") || has("on") {
+        format!(
+            "the payload is a stream: read it to the end first (e.g. `await request.arrayBuffer()`, or `express.raw()`), then {RAW}"
+        )
+    } else if payload.is_object() {
+        format!(
+            "the payload is a parsed object: verify the body as received, before any JSON parser (re-serialising changes the bytes and fails the signature); {RAW}"
+        )
+    } else if payload.is_undefined() || payload.is_null() {
+        format!("the payload is missing: {RAW}")
+    } else {
+        format!("the payload is a {}: {RAW}", js_type(payload))
+    }
+}
+
+fn js_type(value: &JsValue) -> String {
+    value.js_typeof().as_string().unwrap_or_default()
 }
 
 /// Headers read lazily from a WHATWG `Headers` (or anything with a `get`
@@ -211,6 +239,20 @@ fn read_tolerance(options: &JsValue) -> Result<Option<u64>, JsValue> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
     }
+    if !options.is_object() {
+        return Err(type_error(
+            "the options must be an object such as { toleranceSeconds: 300 }",
+        ));
+    }
+    let object: &Object = options.unchecked_ref();
+    for key in Object::keys(object).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if key != "toleranceSeconds" {
+            return Err(type_error(&format!(
+                "unknown option \"{key}\": the only option is toleranceSeconds (e.g. {{ toleranceSeconds: 300 }})"
+            )));
+        }
+    }
     let value = Reflect::get(options, &"toleranceSeconds".into())?;
     if value.is_undefined() {
         return Ok(None);
@@ -225,15 +267,29 @@ fn read_tolerance(options: &JsValue) -> Result<Option<u64>, JsValue> {
     }
 }
 
+/// Unix seconds from 10^11 on are the year 5138: such a number is
+/// `Date.now()`'s milliseconds, a mistake that would otherwise sign or
+/// verify silently wrong.
+const MILLISECONDS_FROM: f64 = 1e11;
+
 fn unix_seconds(value: &JsValue) -> Result<i64, JsValue> {
     let secs = match value.dyn_ref::<Date>() {
         Some(date) => date.get_time() / 1000.0,
-        None => value
-            .as_f64()
-            .ok_or_else(|| type_error("a time must be a Date or a number of Unix seconds"))?,
+        None => value.as_f64().ok_or_else(|| {
+            type_error(&format!(
+                "a time must be a Date or a number of Unix seconds, not a {}",
+                js_type(value)
+            ))
+        })?,
     };
     if !secs.is_finite() {
         return Err(type_error("a time must be a valid Date or a finite number"));
+    }
+    if secs.abs() >= MILLISECONDS_FROM && value.dyn_ref::<Date>().is_none() {
+        return Err(type_error(
+            "the time looks like milliseconds (Date.now()): pass Unix seconds, \
+             Math.floor(Date.now() / 1000), or a Date",
+        ));
     }
     Ok(secs.floor() as i64)
 }

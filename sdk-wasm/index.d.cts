@@ -157,16 +157,21 @@ export type SecretErrorCode =
   | "SECRET_INVALID_BASE64"
   | "SECRET_INVALID_LENGTH";
 
-/** Thrown by verify*(): `name` is "WebhookVerificationError". */
-export interface WebhookVerificationError extends Error {
-  name: "WebhookVerificationError";
-  code: VerificationErrorCode;
+/**
+ * Thrown by verify*(): the signature, timestamp or body did not pass.
+ * `catch (err) { if (err instanceof WebhookVerificationError) … err.code }`
+ */
+export class WebhookVerificationError extends Error {
+  constructor(message: string, code: VerificationErrorCode);
+  readonly name: "WebhookVerificationError";
+  readonly code: VerificationErrorCode;
 }
 
 /** Thrown by the constructor for a malformed secret. */
-export interface WebhookSecretError extends Error {
-  name: "WebhookSecretError";
-  code: SecretErrorCode;
+export class WebhookSecretError extends Error {
+  constructor(message: string, code: SecretErrorCode);
+  readonly name: "WebhookSecretError";
+  readonly code: SecretErrorCode;
 }
 
 /** The raw request body. Prefer bytes: a re-encoded string may differ. */
@@ -181,7 +186,7 @@ export type WebhookHeaders =
   | Record<string, string | string[] | undefined>;
 
 export interface WebhookOptions {
-  /** How far the timestamp may be from now, either way. Default 300. */
+  /** How far the timestamp may be from now, either way. Default 300. Any other key is refused. */
   toleranceSeconds?: number;
 }
 
@@ -198,8 +203,11 @@ export class Webhook {
   verifyAt(payload: Payload, headers: WebhookHeaders, now: Date | number): WebhookEvent;
   /** Checks the signature only: for replaying stored deliveries, never for live traffic. */
   verifyIgnoringTimestamp(payload: Payload, headers: WebhookHeaders): WebhookEvent;
-  /** One "v1,<base64>" signature entry, for tests and senders. */
+  /**
+   * One "v1,<base64>" signature entry, for tests and senders. `timestamp` is
+   * Unix seconds or a Date; milliseconds (`Date.now()`) are refused.
+   */
   sign(msgId: string, timestamp: Date | number, payload: Payload): string;
-  /** Releases the WebAssembly memory now rather than at garbage collection. */
+  /** Releases the WebAssembly memory now rather than at garbage collection; the Webhook is unusable after. */
   free(): void;
 }

@@ -1,0 +1,2 @@
+// Types for `import` (ESM): the same declarations as for require().
+export * from "./index.cjs";
