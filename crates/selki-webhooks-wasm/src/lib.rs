@@ -96,12 +96,16 @@ extern "C" {
     type TextEncoder;
     #[wasm_bindgen(constructor)]
     fn new() -> TextEncoder;
-    #[wasm_bindgen(method)]
-    fn encode(this: &TextEncoder, text: &JsValue) -> Uint8Array;
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &TextEncoder, text: &JsValue, into: &Uint8Array) -> EncodeResult;
+    type EncodeResult;
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &EncodeResult) -> u32;
 }
 
 thread_local! {
     static ENCODER: TextEncoder = TextEncoder::new();
+    static SCRATCH: std::cell::RefCell<Uint8Array> = std::cell::RefCell::new(Uint8Array::new_with_length(0));
 }
 
 /// Raw bytes are preferred; a string is taken as its UTF-8 encoding.
@@ -112,7 +116,7 @@ fn payload_bytes(payload: &JsValue) -> Result<Vec<u8>, JsValue> {
     if payload.is_string() {
         // The engine's own encoder: wasm-bindgen's string glue copies ASCII
         // one character at a time, three times slower on large bodies.
-        return Ok(ENCODER.with(|encoder| encoder.encode(payload)).to_vec());
+        return Ok(utf8(payload));
     }
     if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
         return Ok(Uint8Array::new(buffer).to_vec());
@@ -148,6 +152,27 @@ fn payload_mistake(payload: &JsValue) -> String {
 
 fn js_type(value: &JsValue) -> String {
     value.js_typeof().as_string().unwrap_or_default()
+}
+
+/// A string's UTF-8 bytes, encoded by the engine into a scratch array kept
+/// between calls: `TextEncoder.encode` would allocate a fresh array for
+/// every body.
+fn utf8(text: &JsValue) -> Vec<u8> {
+    let units = text.unchecked_ref::<js_sys::JsString>().length();
+    // A UTF-16 unit takes at most three bytes of UTF-8.
+    let needed = units.saturating_mul(3);
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.length() < needed {
+            *scratch = Uint8Array::new_with_length(needed.next_power_of_two());
+        }
+        let written = ENCODER
+            .with(|encoder| encoder.encode_into(text, &scratch))
+            .written();
+        let mut bytes = vec![0; written as usize];
+        scratch.subarray(0, written).copy_to(&mut bytes);
+        bytes
+    })
 }
 
 /// Headers read lazily from a WHATWG `Headers` (or anything with a `get`
