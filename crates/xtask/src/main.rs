@@ -32,8 +32,11 @@ fn main() -> ExitCode {
         "bench" => install::postgres()
             .and_then(|()| install::pgbench())
             .and_then(|()| bench(std::env::args().skip(2).collect())),
-        "wasm" => install::wasm_tools().and_then(|()| wasm()),
+        "wasm" => install::wasm_tools()
+            .and_then(|()| install::npm_packages())
+            .and_then(|()| wasm()),
         "bench-sdk" => install::wasm_tools()
+            .and_then(|()| install::npm_packages())
             .and_then(|()| wasm())
             .and_then(|()| bench_sdk()),
         _ => {
