@@ -33,6 +33,13 @@ let tarball;
 before(() => {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
+  // SELKI_WEBHOOKS_TARBALL: the matrix against another build (e.g. a
+  // published version, to see what a user of it meets).
+  if (process.env.SELKI_WEBHOOKS_TARBALL) {
+    tarball = join(work, "selki-webhooks-under-test.tgz");
+    cpSync(process.env.SELKI_WEBHOOKS_TARBALL, tarball);
+    return;
+  }
   const packed = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: sdk, encoding: "utf8" });
   tarball = join(work, JSON.parse(packed)[0].filename);
 });
