@@ -287,7 +287,9 @@ impl App {
             .build_v1()
             .context("building gRPC reflection")?;
 
-        let mut server = Server::builder();
+        // HTTP/1.1 as well as HTTP/2, for gRPC-Web: a browser calls the very
+        // services internal clients call, with no proxy in between.
+        let mut server = Server::builder().accept_http1(true);
         if let Some((cert, key)) = &config.tls {
             let identity = Identity::from_pem(
                 std::fs::read(cert)
@@ -317,6 +319,8 @@ impl App {
                 .await;
         };
         server
+            .layer(cors(&config.cors_allow_origin))
+            .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health)
             .add_service(reflection)
             .add_service(api.webhook_service())
@@ -469,4 +473,24 @@ fn process_name() -> String {
 
 fn tokio_stream_listener(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// Browsers may call from these origins only; with none configured, no
+/// cross-origin page may (same-origin pages and other clients need no CORS).
+fn cors(origins: &[http::HeaderValue]) -> tower_http::cors::CorsLayer {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    const GRPC_WEB_REQUEST: [&str; 3] = ["x-grpc-web", "x-user-agent", "grpc-timeout"];
+    const GRPC_WEB_RESPONSE: [&str; 3] = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([http::Method::POST])
+        .allow_headers(
+            [AUTHORIZATION, CONTENT_TYPE]
+                .into_iter()
+                .chain(GRPC_WEB_REQUEST.map(HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
+        .expose_headers(GRPC_WEB_RESPONSE.map(HeaderName::from_static))
+        .max_age(std::time::Duration::from_secs(3600))
 }

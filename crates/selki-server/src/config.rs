@@ -163,6 +163,14 @@ pub(crate) struct Settings {
     /// Allow plain-http webhook endpoints [default: false: https only].
     #[arg(long, env = "SELKI_ALLOW_HTTP_ENDPOINTS", global = true)]
     pub(crate) allow_http_endpoints: Option<bool>,
+    /// Web origins whose pages may call the API from a browser (gRPC-Web, CORS), comma-separated, e.g. https://app.selki.io. Each exactly scheme://host[:port]; `*` is refused, since calls carry credentials [default: none: only same-origin pages and non-browser clients].
+    #[arg(
+        long,
+        env = "SELKI_CORS_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) cors_allow_origin: Option<Vec<String>>,
     /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
     #[arg(long, env = "SELKI_TLS_CERT", global = true)]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -268,6 +276,8 @@ pub(crate) struct Config {
     pub(crate) manual_calls: usize,
     pub(crate) allow_http_endpoints: bool,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    /// Origins allowed to call from a browser, as sent in `Origin`.
+    pub(crate) cors_allow_origin: Vec<http::HeaderValue>,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
     pub(crate) role: Role,
@@ -302,6 +312,7 @@ impl std::fmt::Debug for Config {
             )
             .field("manual_calls", &self.manual_calls)
             .field("allow_http_endpoints", &self.allow_http_endpoints)
+            .field("cors_allow_origin", &self.cors_allow_origin)
             .field("tls", &self.tls)
             .field("log_format", &self.log_format)
             .field("log", &self.log)
@@ -390,6 +401,7 @@ impl Settings {
                 manual_calls,
                 max_watch_streams_per_key,
                 allow_http_endpoints,
+                cors_allow_origin,
                 tls_cert,
                 tls_key,
                 log_format,
@@ -513,6 +525,13 @@ impl Config {
             manual_calls: at_least_one(s.manual_calls.unwrap_or(MANUAL_CALLS), "manual-calls")?,
             allow_http_endpoints: s.allow_http_endpoints.unwrap_or(false),
             tls,
+            cors_allow_origin: s
+                .cors_allow_origin
+                .unwrap_or_default()
+                .iter()
+                .map(|o| web_origin(o))
+                .collect::<anyhow::Result<_>>()
+                .context("cors-allow-origin")?,
             log_format: s.log_format.unwrap_or(LogFormat::Text),
             log: s.log.unwrap_or_else(|| LOG.into()),
             role: s.role.unwrap_or(Role::All),
@@ -527,6 +546,28 @@ impl Config {
             worker,
         })
     }
+}
+
+/// An origin as browsers send it in `Origin`: `scheme://host[:port]`, the
+/// host lower-cased, the default port left out. Anything more (a path, a
+/// wildcard, credentials) is refused rather than silently widened.
+fn web_origin(text: &str) -> anyhow::Result<http::HeaderValue> {
+    let text = text.trim();
+    if text == "*" {
+        bail!("`*` is not allowed: calls carry API keys; name each origin");
+    }
+    let url = url::Url::parse(text).with_context(|| format!("`{text}` is not an origin"))?;
+    let plain = url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.ends_with('/');
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !plain {
+        bail!("`{text}` is not an origin: give scheme://host[:port], e.g. https://app.example.com");
+    }
+    http::HeaderValue::from_str(&url.origin().ascii_serialization())
+        .with_context(|| format!("`{text}` is not an origin"))
 }
 
 /// The worker's settings: its own defaults, overridden.

@@ -11,6 +11,7 @@ mod egress;
 mod events;
 mod faults;
 mod fixtures;
+mod grpc_web;
 mod harness;
 mod health;
 mod keys;
