@@ -24,6 +24,18 @@ pub(crate) enum Principal {
 pub(crate) enum KeyRef {
     Bootstrap,
     Stored(ApiKeyId),
+    /// A console session: a stored key with an end, which mints nothing.
+    Session(ApiKeyId),
+}
+
+impl KeyRef {
+    /// The stored key, whose revocation or expiry ends what it opened.
+    pub(crate) fn stored(self) -> Option<ApiKeyId> {
+        match self {
+            Self::Bootstrap => None,
+            Self::Stored(id) | Self::Session(id) => Some(id),
+        }
+    }
 }
 
 /// SHA-256 of a key's text: what is stored and compared.
@@ -148,7 +160,9 @@ impl Api {
             .store()
             .find_api_key(&hash)
             .await?
-            .ok_or(ApiError::Unauthenticated("unknown or revoked API key"))?;
+            .ok_or(ApiError::Unauthenticated(
+                "unknown, revoked or expired API key or console session",
+            ))?;
         if !key.access.allows(operation) {
             return Err(ApiError::PermissionDenied(match key.access {
                 KeyAccess::Ingest => "this key is an ingest key: it may only submit events",
@@ -159,6 +173,10 @@ impl Api {
             ApiKeyScope::Admin => Principal::Admin,
             ApiKeyScope::Organization(org) => Principal::Organization(org),
         };
+        if key.expires_at.is_some() {
+            let name = format!("console session \"{}\" ({})", key.name, key.id);
+            return Ok((principal, KeyRef::Session(key.id), name));
+        }
         let name = format!("API key \"{}\" ({})", key.name, key.id);
         Ok((principal, KeyRef::Stored(key.id), name))
     }

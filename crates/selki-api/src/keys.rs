@@ -6,8 +6,8 @@ use selki_proto::v1::api_key_service_server::ApiKeyService;
 use selki_storage::{ApiKeyScope, NewApiKey};
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Principal, hash_key, new_key_text};
-use crate::convert::{CreateApiKey, KeyRef, ListApiKeys, api_key_to_proto};
+use crate::auth::{KeyRef as Caller, Principal, hash_key, new_key_text, random_32};
+use crate::convert::{CreateApiKey, CreateConsoleSession, KeyRef, ListApiKeys, api_key_to_proto};
 use crate::error::ApiError;
 use crate::{Api, reply};
 
@@ -38,12 +38,42 @@ impl Api {
             access: r.access,
             name: r.name,
             secret_hash: hash_key(&key),
+            lifetime: None,
         };
         let stored = self.store().create_api_key(&new).await?;
         tracing::info!(api_key = %stored.id, "API key created");
         Ok(pb::CreateApiKeyResponse {
             api_key: Some(api_key_to_proto(&stored)),
             key,
+        })
+    }
+
+    async fn create_session(
+        &self,
+        request: Request<pb::CreateConsoleSessionRequest>,
+    ) -> Result<pb::CreateConsoleSessionResponse, ApiError> {
+        let (principal, caller) = self.authenticate_key(&request, Operation::Write).await?;
+        let r = CreateConsoleSession::try_from(request.get_ref())?;
+        let organization = principal.acting_for(r.organization.as_ref(), "organization_id")?;
+        // A session that minted sessions could outlive itself.
+        if matches!(caller, Caller::Session(_)) {
+            return Err(ApiError::PermissionDenied(
+                "a console session cannot mint sessions; use an API key",
+            ));
+        }
+        let token = session_token();
+        let new = NewApiKey {
+            scope: ApiKeyScope::Organization(organization),
+            access: r.access,
+            name: r.name,
+            secret_hash: hash_key(&token),
+            lifetime: Some(r.lifetime),
+        };
+        let stored = self.store().create_api_key(&new).await?;
+        tracing::info!(session = %stored.id, lifetime = ?r.lifetime, "console session created");
+        Ok(pb::CreateConsoleSessionResponse {
+            session: Some(api_key_to_proto(&stored)),
+            token,
         })
     }
 
@@ -78,8 +108,25 @@ impl Api {
     }
 }
 
+/// A console session's bearer token: `cs_` and 32 random bytes, base64url,
+/// so that one seen in a log or a browser says what it is.
+fn session_token() -> String {
+    use base64::Engine as _;
+    format!(
+        "cs_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_32())
+    )
+}
+
 #[tonic::async_trait]
 impl ApiKeyService for Api {
+    async fn create_console_session(
+        &self,
+        request: Request<pb::CreateConsoleSessionRequest>,
+    ) -> Reply<pb::CreateConsoleSessionResponse> {
+        reply(self.create_session(request).await)
+    }
+
     async fn create_api_key(
         &self,
         request: Request<pb::CreateApiKeyRequest>,

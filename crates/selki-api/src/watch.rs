@@ -248,20 +248,14 @@ impl Stream {
     }
 }
 
-/// Ends the streams whose stored key was revoked, and forgets closed ones.
+/// Ends the streams whose stored key was revoked or has expired (a console
+/// session), and forgets closed ones.
 async fn recheck_keys(store: &Store, metrics: &Metrics, watchers: &Watchers) {
     let ids: Vec<ApiKeyId> = {
         let mut streams = watchers.lock();
         streams.open.retain(|s| !s.tx.is_closed());
         metrics.watch_streams(streams.open.len());
-        let ids: HashSet<ApiKeyId> = streams
-            .open
-            .iter()
-            .filter_map(|s| match s.key {
-                KeyRef::Stored(id) => Some(id),
-                KeyRef::Bootstrap => None,
-            })
-            .collect();
+        let ids: HashSet<ApiKeyId> = streams.open.iter().filter_map(|s| s.key.stored()).collect();
         ids.into_iter().collect()
     };
     if ids.is_empty() {
@@ -278,14 +272,16 @@ async fn recheck_keys(store: &Store, metrics: &Metrics, watchers: &Watchers) {
         let mut streams = watchers.lock();
         let (revoked, kept) = std::mem::take(&mut streams.open)
             .into_iter()
-            .partition(|s| matches!(s.key, KeyRef::Stored(id) if !live.contains(&id)));
+            .partition(|s| s.key.stored().is_some_and(|id| !live.contains(&id)));
         streams.open = kept;
         metrics.watch_streams(streams.open.len());
         revoked
     };
     for stream in revoked {
         tokio::spawn(async move {
-            let ended = Status::unauthenticated("the API key of this stream was revoked");
+            let ended = Status::unauthenticated(
+                "the API key or console session of this stream was revoked or has expired",
+            );
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.tx.send(Err(ended))).await;
         });
     }

@@ -449,9 +449,27 @@ pub(crate) enum KeyCommand {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Every key.
+    /// Mint a console session: a short-lived token for one organization's console; printed once.
+    Session {
+        /// The organization it acts for (required with an admin key).
+        #[arg(long)]
+        org: Option<String>,
+        /// How long it lasts, 1s to 12h.
+        #[arg(long, value_parser = span, default_value = "1h")]
+        lifetime: Duration,
+        /// Reading only: nothing can be changed or sent.
+        #[arg(long)]
+        read_only: bool,
+        /// Who or what it is for, e.g. the person it is handed to.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Print only the token (for scripts).
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Every key (console sessions too, with when they end).
     List,
-    /// Revoke a key at once.
+    /// Revoke a key or console session at once.
     Revoke {
         id: String,
         /// Do not ask.

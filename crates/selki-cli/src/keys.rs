@@ -16,6 +16,7 @@ fn key_json(k: &pb::ApiKey) -> Value {
         "name": k.name,
         "create_time": time(k.create_time.as_ref()),
         "revoke_time": time(k.revoke_time.as_ref()),
+        "expire_time": time(k.expire_time.as_ref()),
         "scope": scope_name(k.scope),
     })
 }
@@ -73,6 +74,47 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
                 println!("\nThe key (shown this once):\n{}", created.key);
             }
         }
+        KeyCommand::Session {
+            org,
+            lifetime,
+            read_only,
+            name,
+            quiet,
+        } => {
+            let request = pb::CreateConsoleSessionRequest {
+                organization_id: org.unwrap_or_default(),
+                lifetime: Some(prost_types::Duration {
+                    seconds: i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }),
+                read_only,
+                name,
+            };
+            let created = client
+                .keys()
+                .await?
+                .create_console_session(client.request(request)?)
+                .await?
+                .into_inner();
+            let session = created.session.unwrap_or_default();
+            if quiet {
+                println!("{}", created.token);
+            } else if client.json() {
+                print_json(&json!({ "session": key_json(&session), "token": created.token }));
+            } else {
+                print!(
+                    "{}",
+                    fields(&[
+                        ("id", session.id),
+                        ("organization", session.organization_id),
+                        ("name", session.name),
+                        ("scope", scope_name(session.scope)),
+                        ("ends", time(session.expire_time.as_ref())),
+                    ])
+                );
+                println!("\nThe token (shown this once):\n{}", created.token);
+            }
+        }
         KeyCommand::List => {
             // Every page: the list is short, and a table of part of it misleads.
             let mut keys = Vec::new();
@@ -99,9 +141,10 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
             } else {
                 let mut table = Table::new(&["ID", "ORGANIZATION", "NAME", "CREATED", "STATE"]);
                 for k in &keys {
-                    let state = match &k.revoke_time {
-                        Some(at) => bad(&format!("revoked {}", time(Some(at)))),
-                        None => good("active"),
+                    let state = match (&k.revoke_time, &k.expire_time) {
+                        (Some(at), _) => bad(&format!("revoked {}", time(Some(at)))),
+                        (None, Some(end)) => good(&format!("session until {}", time(Some(end)))),
+                        (None, None) => good("active"),
                     };
                     table.row(vec![
                         k.id.clone(),

@@ -68,6 +68,7 @@ async fn run(command: Command, config: Config, clock: Arc<dyn Clock>) -> anyhow:
                 access: selki_domain::KeyAccess::Full,
                 name,
                 secret_hash: selki_api::hash_key(&key),
+                lifetime: None,
             };
             let stored = store.create_api_key(&new).await?;
             store.close().await;

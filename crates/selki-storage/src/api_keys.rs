@@ -9,7 +9,7 @@ use crate::sql::{list, opt_text, opt_time, parsed, text, time};
 
 use crate::{ApiKey, ApiKeyScope, NewApiKey, Page, Scope, Store, StoreError};
 
-const COLUMNS: &str = "id, organization_id, access, name, created_at, revoked_at";
+const COLUMNS: &str = "id, organization_id, access, name, created_at, revoked_at, expires_at";
 
 impl Store {
     pub async fn create_api_key(&self, new: &NewApiKey) -> Result<ApiKey, StoreError> {
@@ -20,8 +20,8 @@ impl Store {
             ApiKeyScope::Organization(org) => Some(org.as_str().to_owned()),
         };
         let sql = format!(
-            "INSERT INTO api_keys (id, organization_id, name, secret_hash, created_at, access) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO api_keys (id, organization_id, name, secret_hash, created_at, access, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -30,17 +30,22 @@ impl Store {
             .bind(new.secret_hash.to_vec())
             .bind(now.as_millis())
             .bind(new.access.as_str())
+            .bind(new.lifetime.map(|l| now.plus(l).as_millis()))
             .fetch_one(&self.pool)
             .await?;
         api_key_from(&row)
     }
 
-    /// The live (not revoked) key whose text hashes to `hash`.
+    /// The live (neither revoked nor expired) key whose text hashes to
+    /// `hash`.
     pub async fn find_api_key(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)"
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash.to_vec())
+            .bind(self.now().as_millis())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(api_key_from).transpose()
@@ -65,15 +70,16 @@ impl Store {
         rows.iter().map(api_key_from).collect()
     }
 
-    /// Which of these keys are still live (not revoked).
+    /// Which of these keys are still live (neither revoked nor expired).
     pub async fn live_api_keys(&self, ids: &[ApiKeyId]) -> Result<HashSet<ApiKeyId>, StoreError> {
         let mut live = HashSet::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT id FROM api_keys WHERE revoked_at IS NULL AND id IN ({})",
-                list(1, chunk.len())
+                "SELECT id FROM api_keys WHERE revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $1) AND id IN ({})",
+                list(2, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.now().as_millis());
             for id in chunk {
                 query = query.bind(id.to_string());
             }
@@ -120,5 +126,6 @@ fn api_key_from(row: &AnyRow) -> Result<ApiKey, StoreError> {
         name: text(row, "name")?,
         created_at: time(row, "created_at")?,
         revoked_at: opt_time(row, "revoked_at")?,
+        expires_at: opt_time(row, "expires_at")?,
     })
 }

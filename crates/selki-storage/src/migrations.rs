@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -30,6 +30,11 @@ const MIGRATIONS: [(i64, &str, &str); 6] = [
         6,
         "alerting",
         include_str!("../migrations/0006_alerting.sql"),
+    ),
+    (
+        7,
+        "console sessions",
+        include_str!("../migrations/0007_console_sessions.sql"),
     ),
 ];
 

@@ -171,6 +171,9 @@ pub struct NewApiKey {
     pub name: String,
     /// SHA-256 of the whole key text; the key itself is never stored.
     pub secret_hash: [u8; 32],
+    /// A console session's lifetime, counted from its creation; `None`: a
+    /// key that lasts until revoked.
+    pub lifetime: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +184,8 @@ pub struct ApiKey {
     pub name: String,
     pub created_at: UnixMs,
     pub revoked_at: Option<UnixMs>,
+    /// Set for a console session: from then on it no longer works.
+    pub expires_at: Option<UnixMs>,
 }
 
 /// An accepted event, as stored.

@@ -4,7 +4,9 @@ use selki_domain::{ApiKeyId, KeyAccess, OrganizationId};
 use selki_proto::v1 as pb;
 use selki_storage::{ApiKey, ApiKeyScope};
 
-use super::{PageRequest, requested_organization, timestamp_to_proto};
+use std::time::Duration;
+
+use super::{PageRequest, duration_in, requested_organization, timestamp_to_proto};
 use crate::error::Violations;
 
 #[derive(Debug)]
@@ -19,6 +21,22 @@ pub(crate) struct CreateApiKey {
 pub(crate) struct ListApiKeys {
     pub(crate) page: PageRequest<ApiKeyId>,
 }
+
+/// A console session to mint.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateConsoleSession {
+    /// `None`: the caller's own organization (organization keys only).
+    pub(crate) organization: Option<OrganizationId>,
+    pub(crate) lifetime: Duration,
+    pub(crate) access: KeyAccess,
+    pub(crate) name: String,
+}
+
+/// How long a console session may last: long enough for a working day,
+/// short enough that a leaked one soon stops working.
+const SESSION_LIFETIMES: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(12 * 3600);
+const SESSION_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Revoke: one key by id.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +72,50 @@ impl TryFrom<&pb::CreateApiKeyRequest> for CreateApiKey {
                 organization: organization?,
                 name: name?,
                 access: access?,
+            })
+        })
+    }
+}
+
+impl TryFrom<&pb::CreateConsoleSessionRequest> for CreateConsoleSession {
+    type Error = Violations;
+
+    fn try_from(r: &pb::CreateConsoleSessionRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let organization = v.check(
+            "organization_id",
+            requested_organization(&r.organization_id),
+        );
+        let lifetime = match &r.lifetime {
+            None => Some(SESSION_LIFETIME),
+            Some(d) => v.check(
+                "lifetime",
+                duration_in(d, SESSION_LIFETIMES, "must be 1 second to 12 hours"),
+            ),
+        };
+        let name = r.name.trim();
+        let name = if name.chars().count() > 200 || name.chars().any(char::is_control) {
+            v.add(
+                "name",
+                "must be at most 200 characters without control characters",
+            );
+            None
+        } else if name.is_empty() {
+            Some("console session".to_owned())
+        } else {
+            Some(name.to_owned())
+        };
+        let access = if r.read_only {
+            KeyAccess::Read
+        } else {
+            KeyAccess::Full
+        };
+        v.build(|| {
+            Some(Self {
+                organization: organization?,
+                lifetime: lifetime?,
+                access,
+                name: name?,
             })
         })
     }
@@ -99,6 +161,7 @@ pub(crate) fn api_key_to_proto(key: &ApiKey) -> pb::ApiKey {
         name: key.name.clone(),
         create_time: Some(timestamp_to_proto(key.created_at)),
         revoke_time: key.revoked_at.map(timestamp_to_proto),
+        expire_time: key.expires_at.map(timestamp_to_proto),
         scope: match key.access {
             KeyAccess::Full => pb::ApiKeyScope::Full,
             KeyAccess::Ingest => pb::ApiKeyScope::Ingest,

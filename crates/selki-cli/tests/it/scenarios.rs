@@ -414,6 +414,51 @@ async fn api_keys_are_created_listed_used_and_revoked() {
     server.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_session_is_minted_used_listed_and_read_only_when_asked() {
+    let server = Server::start().await;
+    let token = server
+        .selki(&[
+            "keys",
+            "session",
+            "--org",
+            "acme",
+            "--lifetime",
+            "10m",
+            "--read-only",
+            "--name",
+            "jane",
+            "--quiet",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("cs_"), "{token}");
+    server.selki_as(&token, &["webhooks", "list"]).ok();
+    let refused = server.selki_as(
+        &token,
+        &[
+            "webhooks",
+            "create",
+            "--name",
+            "Not allowed",
+            "--url",
+            "https://hooks.example.com/x",
+            "--event",
+            "sent",
+        ],
+    );
+    assert_ne!(refused.code, 0, "a read-only session created a webhook");
+    let listed = server.selki(&["keys", "list"]).ok().stdout;
+    let line = listed
+        .lines()
+        .find(|l| l.contains("jane"))
+        .expect("the session is listed");
+    assert!(line.contains("session until"), "{line}");
+    server.finish().await;
+}
+
 /// (name, arguments, exit code, something stderr must say)
 type Case = (&'static str, Vec<&'static str>, i32, &'static str);
 

@@ -23,6 +23,7 @@ enum Call {
     Submit(pb::EventSubmission),
     SubmitMany(Vec<pb::EventSubmission>),
     CreateKey(pb::CreateApiKeyRequest),
+    Session(pb::CreateConsoleSessionRequest),
     Revoke(String),
     ListCalls(pb::ListCallsRequest),
     Fetch(String),
@@ -81,6 +82,11 @@ async fn call(server: &TestServer, call: Call) -> Result<(), Status> {
             .await
             .map(drop),
         Call::CreateKey(r) => server.keys().create_api_key(authed(k, r)).await.map(drop),
+        Call::Session(r) => server
+            .keys()
+            .create_console_session(authed(k, r))
+            .await
+            .map(drop),
         Call::Revoke(id) => server
             .keys()
             .revoke_api_key(authed(k, pb::RevokeApiKeyRequest { id }))
@@ -1396,6 +1402,49 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
             Some("event.data"),
         ),
         (
+            "a console session for no organization, from an admin key",
+            Call::Session(pb::CreateConsoleSessionRequest::default()),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
+            "a console session of no time at all",
+            Call::Session(session_lasting(0)),
+            Code::InvalidArgument,
+            Some("lifetime"),
+        ),
+        (
+            "a console session of more than 12 hours",
+            Call::Session(session_lasting(12 * 3600 + 1)),
+            Code::InvalidArgument,
+            Some("lifetime"),
+        ),
+        (
+            "a console session of negative length",
+            Call::Session(session_lasting(-60)),
+            Code::InvalidArgument,
+            Some("lifetime"),
+        ),
+        (
+            "a console session with a name of 201 characters",
+            Call::Session(pb::CreateConsoleSessionRequest {
+                organization_id: "acme".into(),
+                name: "n".repeat(201),
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            Some("name"),
+        ),
+        (
+            "a console session for a malformed organization",
+            Call::Session(pb::CreateConsoleSessionRequest {
+                organization_id: "Not An Org!".into(),
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            Some("organization_id"),
+        ),
+        (
             "a key of an unknown scope",
             Call::CreateKey(pb::CreateApiKeyRequest {
                 organization_id: "acme".into(),
@@ -1439,6 +1488,14 @@ async fn every_bad_input_is_refused_precisely_and_nothing_is_written(server: &Te
 }
 
 /// `None` when the status is as expected; else what differs.
+fn session_lasting(seconds: i64) -> pb::CreateConsoleSessionRequest {
+    pb::CreateConsoleSessionRequest {
+        organization_id: "acme".into(),
+        lifetime: Some(prost_types::Duration { seconds, nanos: 0 }),
+        ..Default::default()
+    }
+}
+
 fn check(outcome: Result<(), Status>, code: Code, field: Option<&str>) -> Option<String> {
     let status = match outcome {
         Ok(()) => return Some(format!("succeeded, want {code:?}")),

@@ -22,5 +22,6 @@ mod proxies;
 mod receiver;
 mod resilience;
 mod secrets;
+mod sessions;
 mod settings;
 mod traces;

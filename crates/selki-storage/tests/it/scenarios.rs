@@ -29,6 +29,7 @@ selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     a_rotated_secret_signs_beside_the_new_one_until_its_grace_ends,
     secrets_are_sealed_and_can_be_resealed_under_a_new_key,
     api_keys_are_found_by_hash_until_revoked,
+    a_console_session_is_found_until_its_end_and_then_is_not_live,
     migrating_twice_changes_nothing,
     headers_written_before_sealing_are_sealed_when_migrating,
     stats_count_waiting_deliveries_and_hide_other_organizations,
@@ -581,12 +582,64 @@ async fn secrets_are_sealed_and_can_be_resealed_under_a_new_key(t: &TestStore) {
     both.close().await;
 }
 
+async fn a_console_session_is_found_until_its_end_and_then_is_not_live(t: &TestStore) {
+    let new = NewApiKey {
+        scope: ApiKeyScope::Organization(org("acme")),
+        name: "console session".into(),
+        secret_hash: [9; 32],
+        access: selki_domain::KeyAccess::Read,
+        lifetime: Some(std::time::Duration::from_secs(60)),
+    };
+    let session = t.store.create_api_key(&new).await.expect("create");
+    assert_eq!(
+        session.expires_at,
+        Some(session.created_at.plus(std::time::Duration::from_secs(60)))
+    );
+    assert!(
+        t.store
+            .find_api_key(&[9; 32])
+            .await
+            .expect("find")
+            .is_some()
+    );
+    t.clock.advance_ms(59_999);
+    assert!(
+        t.store
+            .find_api_key(&[9; 32])
+            .await
+            .expect("find")
+            .is_some(),
+        "a millisecond left"
+    );
+    assert!(
+        t.store
+            .live_api_keys(&[session.id])
+            .await
+            .expect("live")
+            .contains(&session.id)
+    );
+    t.clock.advance_ms(1);
+    assert_eq!(
+        t.store.find_api_key(&[9; 32]).await.expect("find"),
+        None,
+        "at its end"
+    );
+    assert!(
+        t.store
+            .live_api_keys(&[session.id])
+            .await
+            .expect("live")
+            .is_empty()
+    );
+}
+
 async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
     let new = NewApiKey {
         scope: ApiKeyScope::Organization(org("acme")),
         name: "ci".into(),
         secret_hash: [5; 32],
         access: selki_domain::KeyAccess::Full,
+        lifetime: None,
     };
     let key = t.store.create_api_key(&new).await.expect("create");
     let id = key.id;
@@ -600,6 +653,7 @@ async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
         name: "ops".into(),
         secret_hash: [7; 32],
         access: selki_domain::KeyAccess::Read,
+        lifetime: None,
     };
     t.store.create_api_key(&admin).await.expect("admin key");
     assert_eq!(
