@@ -110,11 +110,24 @@ fn ci() -> Result<(), Failed> {
     step("python grpcio client", python_client)?;
     step("README quick start", quick_start)?;
     step(
+        "console client in Chromium (gRPC-Web, CORS, console sessions)",
+        || {
+            Cmd::new("cargo")
+                .args(["build", "-p", "selki-server"])
+                .run()?;
+            Cmd::new("node")
+                .args(["--test", "--test-reporter=spec"])
+                .args(node_test_files("console")?)
+                .dir(root().join("console"))
+                .run()
+        },
+    )?;
+    step(
         "node tests, and the npm package in every runtime and bundler",
         || {
             Cmd::new("node")
                 .args(["--test", "--test-reporter=spec"])
-                .args(node_test_files()?)
+                .args(node_test_files("sdk-wasm")?)
                 .dir(root().join("sdk-wasm"))
                 .run()
         },
@@ -123,10 +136,10 @@ fn ci() -> Result<(), Failed> {
     Ok(())
 }
 
-/// The package's test files: `test/` also holds the fixture projects the
-/// matrix copies, which are not tests themselves.
-fn node_test_files() -> Result<Vec<String>, Failed> {
-    let dir = root().join("sdk-wasm/test");
+/// A package's test files: `test/` also holds fixtures (the projects the
+/// npm matrix copies, the console's test page), which are not tests.
+fn node_test_files(package: &str) -> Result<Vec<String>, Failed> {
+    let dir = root().join(package).join("test");
     let entries =
         std::fs::read_dir(&dir).map_err(|e| Failed(format!("reading {}: {e}", dir.display())))?;
     let mut files: Vec<String> = entries
