@@ -241,9 +241,24 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
 
 /** Serves a built page, the vectors and a signed delivery; takes its report. */
 async function inChromium(t, root, page) {
+  const { url, result } = await reportServer(t, root);
+  check(await reportFrom(t, `${url}/${page}`, result));
+}
+
+function check(outcome) {
+  assert.deepEqual(outcome.failures, []);
+  assert.deepEqual(outcome.classes, []);
+  assert.ok(outcome.cases >= 30, `only ${outcome.cases} cases ran`);
+  assert.equal(outcome.webhook, "PHISHING_EMAIL_CLICKED");
+}
+
+/** The vectors, a signed delivery and /result (to any origin), and `root`'s files. */
+async function reportServer(t, root) {
   let deliver;
   const result = new Promise((resolve) => (deliver = resolve));
   const server = createServer((req, res) => {
+    // A page served elsewhere (Vite's dev server) reads and reports here.
+    res.setHeader("access-control-allow-origin", "*");
     if (req.url === "/result") {
       let body = "";
       req.on("data", (chunk) => (body += chunk));
@@ -264,14 +279,10 @@ async function inChromium(t, root, page) {
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.after(() => server.close());
-  const outcome = await reportFrom(t, `http://127.0.0.1:${server.address().port}/${page}`, result);
-  assert.deepEqual(outcome.failures, []);
-  assert.deepEqual(outcome.classes, []);
-  assert.ok(outcome.cases >= 30, `only ${outcome.cases} cases ran`);
-  assert.equal(outcome.webhook, "PHISHING_EMAIL_CLICKED");
+  return { url: `http://127.0.0.1:${server.address().port}`, result };
 }
 
-test("browser bundles verify in Chromium: esbuild (iife/es2020 and esm), Vite and webpack", async (t) => {
+test("browser bundles verify in Chromium: esbuild (iife/es2020 and esm), Vite (build and dev server) and webpack", async (t) => {
   const dir = project("browser");
   const page = (out, type) =>
     writeFileSync(join(dir, out, "index.html"), `<!doctype html><meta charset="utf-8"><script src="page.js"${type}></script>`);
@@ -291,6 +302,12 @@ test("browser bundles verify in Chromium: esbuild (iife/es2020 and esm), Vite an
   await t.test("vite build", async (t) => {
     run(bin("vite"), ["build", "--outDir", "out/vite", "--base", "./", "--logLevel", "warn"], dir);
     await inChromium(t, join(dir, "out/vite"), "index.html");
+  });
+  await t.test("vite dev server", async (t) => {
+    const port = await freePort();
+    await serve(t, bin("vite"), ["--port", String(port), "--strictPort", "--host", "127.0.0.1"], dir, port);
+    const { url, result } = await reportServer(t, dir);
+    check(await reportFrom(t, `http://127.0.0.1:${port}/index.html?report=${encodeURIComponent(url)}`, result));
   });
   await t.test("webpack", async (t) => {
     const webpack = require("webpack");

@@ -12,9 +12,13 @@ function check(body, headers) {
 }
 // recipe:end
 
+// The test's server: this page's own origin, or another one (Vite's dev
+// server serves the page, the test serves the vectors).
+const report = new URLSearchParams(location.search).get("report") ?? "";
+
 async function run() {
-  const { cases } = await (await fetch("/vectors.json")).json();
-  const delivery = await (await fetch("/delivery")).json();
+  const { cases } = await (await fetch(`${report}/vectors.json`)).json();
+  const delivery = await (await fetch(`${report}/delivery`)).json();
   let webhook;
   try {
     webhook = check(delivery.body, new Headers(delivery.headers));
@@ -26,4 +30,4 @@ async function run() {
 
 run()
   .catch((err) => ({ failures: [`page error: ${(err && err.stack) || err}`] }))
-  .then((result) => fetch("/result", { method: "POST", body: JSON.stringify(result) }));
+  .then((result) => fetch(`${report}/result`, { method: "POST", body: JSON.stringify(result) }));
