@@ -58,7 +58,7 @@ type Check = fn(&Path) -> Vec<String>;
 /// Runs every check; fails listing every violation.
 pub(crate) fn invariants() -> Result<(), Failed> {
     let root = crate::root();
-    let checks: [(&str, Check); 9] = [
+    let checks: [(&str, Check); 10] = [
         ("our crates depend only downwards", layering),
         ("SQL only in selki-storage", sql_outside_storage),
         (
@@ -70,6 +70,10 @@ pub(crate) fn invariants() -> Result<(), Failed> {
         ("header names only from selki-webhooks", header_literals),
         ("no parse asserted on a request path", asserted_parses),
         ("no unit test where tests never run", hidden_tests),
+        (
+            "the npm package's entries read no file beside them",
+            npm_entries_read_nothing,
+        ),
         (
             "vendor/sqlx-core matches the sqlx in Cargo.lock",
             vendored_sqlx,
@@ -208,6 +212,37 @@ fn asserted_parses(root: &Path) -> Vec<String> {
     grep(root, &sources(root, &["selki-api"]), |line| {
         (line.contains("unreachable!(") || line.contains(".expect(\"parsed\")"))
             .then_some("asserts a parse")
+    })
+}
+
+/// Server bundlers move a package's files and CommonJS has no
+/// `import.meta`: the npm package's hand-written entries load the module
+/// only from what they import (wasm-bindgen's glue is checked as it is
+/// built, in `cargo xtask wasm`).
+fn npm_entries_read_nothing(root: &Path) -> Vec<String> {
+    let entries = [
+        "index.cjs",
+        "index.mjs",
+        "edge.mjs",
+        "web.cjs",
+        "web.mjs",
+        "lib/api.cjs",
+    ];
+    let files: Vec<PathBuf> = entries
+        .iter()
+        .map(|e| root.join("sdk-wasm").join(e))
+        .collect();
+    grep(root, &files, |line| {
+        [
+            "import.meta",
+            "__dirname",
+            "__filename",
+            "readFileSync",
+            "fetch(",
+        ]
+        .iter()
+        .any(|bad| line.contains(bad))
+        .then_some("finds the module beside the script")
     })
 }
 
