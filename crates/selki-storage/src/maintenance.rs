@@ -58,11 +58,15 @@ pub struct Pruned {
     pub deliveries: u64,
     pub events: u64,
     pub rollups: u64,
+    /// Rows of `in_flight` whose lease ended before the cut-off: only a
+    /// limited webhook's next claim sweeps its rows, and a deleted (or no
+    /// longer limited) webhook has none.
+    pub in_flight: u64,
 }
 
 impl Pruned {
     pub fn total(self) -> u64 {
-        self.calls + self.deliveries + self.events + self.rollups
+        self.calls + self.deliveries + self.events + self.rollups + self.in_flight
     }
 }
 
@@ -296,6 +300,14 @@ impl Store {
                  WHERE bucket_start < $1 \
                  ORDER BY bucket_start LIMIT $2)",
                 rollup_cutoff,
+            )
+            .await?,
+            // A lease lasts minutes: a row whose lease ended before the
+            // cut-off can never count again.
+            in_flight: run(
+                "DELETE FROM in_flight WHERE delivery_id IN \
+                (SELECT delivery_id FROM in_flight WHERE lease_until < $1 LIMIT $2)",
+                before,
             )
             .await?,
         })

@@ -20,6 +20,7 @@ selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     one_webhooks_backlog_does_not_hold_up_anothers_claim,
     response_time_percentiles_come_from_the_rollups,
     retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverable_ones,
+    retention_sweeps_the_in_flight_rows_a_deleted_limited_webhook_left,
     recoverable_deliveries_are_pruned_once_past_the_recovery_window,
     a_delivery_cancelled_while_in_flight_stays_cancelled,
     a_batch_recorded_again_after_an_unconfirmed_commit_is_recorded_once,
@@ -372,6 +373,40 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
 }
 
 /// Retention at `before`, recovery for 60 days more.
+/// A limited webhook's claims leave rows in `in_flight` that only its next
+/// claim sweeps; once it is deleted there is none, so retention does.
+async fn retention_sweeps_the_in_flight_rows_a_deleted_limited_webhook_left(t: &TestStore) {
+    let mut new = new_webhook("acme", &[CLICKED], true);
+    new.limits = selki_domain::DeliveryLimits {
+        per_second: None,
+        in_flight: std::num::NonZeroU32::new(4),
+    };
+    let webhook = t.store.create_webhook(&new).await.expect("create");
+    let batch: Vec<_> = (0..3).map(|i| event("acme", CLICKED, None, i)).collect();
+    t.store.submit_events(&batch).await.expect("submit");
+    let claimed = claim(&t.store, "w1", 10).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    let done: Vec<_> = claimed
+        .iter()
+        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
+        .collect();
+    t.store
+        .record_attempts(&done, Health::default())
+        .await
+        .expect("record");
+    assert!(
+        t.store
+            .delete_webhook(&Scope::All, webhook.webhook.id)
+            .await
+            .expect("delete")
+    );
+    t.clock.advance_ms(31 * 24 * 3_600_000);
+    let cutoff = window(t.at(-(30 * 24 * 3_600_000)));
+    let pruned = t.store.prune(cutoff, 1000).await.expect("prune");
+    assert_eq!(pruned.in_flight, 3, "{pruned:?}");
+    assert_eq!(t.store.prune(cutoff, 1000).await.expect("prune").total(), 0);
+}
+
 fn window(before: UnixMs) -> Cutoffs {
     Cutoffs {
         finished_before: before,
