@@ -149,3 +149,16 @@ test("a repeated signature header given as an array is joined", () => {
   const headers = { "webhook-id": "evt_1", "webhook-timestamp": "100", "webhook-signature": ["v1,AAAA", good] };
   assert.equal(wh.verifyAt(body.buffer, headers, 100).subscription, "PHISHING_EMAIL_OPENED");
 });
+
+test("a body too large for the kept scratch array verifies as a string, and a small one after it", () => {
+  const wh = new Webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  for (const size of [2_000_000, 1_000]) {
+    const body = JSON.stringify({
+      timestamp: "2025-08-07T10:01:42Z",
+      subscription: "PHISHING_EMAIL_ERROR",
+      data: { campaignId: "c", email: "é@x.io", error: "x".repeat(size) },
+    });
+    const headers = { "webhook-id": "evt_1", "webhook-timestamp": "100", "webhook-signature": wh.sign("evt_1", 100, body) };
+    assert.equal(wh.verifyAt(body, headers, 100).data.error.length, size);
+  }
+});

@@ -52,8 +52,14 @@ pub(crate) fn random_32() -> [u8; 32] {
 
 /// A new key: `sk_` and 32 random bytes, base64url.
 pub fn new_key_text() -> String {
+    bearer_token("sk")
+}
+
+/// `prefix`, `_` and 32 random bytes, base64url: the prefix says what a
+/// token seen in a log or a browser is (`sk` keys, `cs` console sessions).
+pub(crate) fn bearer_token(prefix: &str) -> String {
     format!(
-        "sk_{}",
+        "{prefix}_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_32())
     )
 }

@@ -6,7 +6,7 @@ use selki_proto::v1::api_key_service_server::ApiKeyService;
 use selki_storage::{ApiKeyScope, NewApiKey};
 use tonic::{Request, Response, Status};
 
-use crate::auth::{KeyRef as Caller, Principal, hash_key, new_key_text, random_32};
+use crate::auth::{KeyRef as Caller, Principal, bearer_token, hash_key, new_key_text};
 use crate::convert::{CreateApiKey, CreateConsoleSession, KeyRef, ListApiKeys, api_key_to_proto};
 use crate::error::ApiError;
 use crate::{Api, reply};
@@ -61,7 +61,7 @@ impl Api {
                 "a console session cannot mint sessions; use an API key",
             ));
         }
-        let token = session_token();
+        let token = bearer_token("cs");
         let new = NewApiKey {
             scope: ApiKeyScope::Organization(organization),
             access: r.access,
@@ -106,16 +106,6 @@ impl Api {
         tracing::info!(api_key = %id, "API key revoked");
         Ok(pb::RevokeApiKeyResponse {})
     }
-}
-
-/// A console session's bearer token: `cs_` and 32 random bytes, base64url,
-/// so that one seen in a log or a browser says what it is.
-fn session_token() -> String {
-    use base64::Engine as _;
-    format!(
-        "cs_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_32())
-    )
 }
 
 #[tonic::async_trait]

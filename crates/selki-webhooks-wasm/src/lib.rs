@@ -154,6 +154,10 @@ fn js_type(value: &JsValue) -> String {
     value.js_typeof().as_string().unwrap_or_default()
 }
 
+/// The largest scratch array kept between calls: one huge body must not
+/// pin three times its size in memory for the life of the process.
+const SCRATCH_KEPT: u32 = 1 << 20;
+
 /// A string's UTF-8 bytes, encoded by the engine into a scratch array kept
 /// between calls: `TextEncoder.encode` would allocate a fresh array for
 /// every body.
@@ -161,18 +165,25 @@ fn utf8(text: &JsValue) -> Vec<u8> {
     let units = text.unchecked_ref::<js_sys::JsString>().length();
     // A UTF-16 unit takes at most three bytes of UTF-8.
     let needed = units.saturating_mul(3);
+    if needed > SCRATCH_KEPT {
+        return encode_into(text, &Uint8Array::new_with_length(needed));
+    }
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         if scratch.length() < needed {
             *scratch = Uint8Array::new_with_length(needed.next_power_of_two());
         }
-        let written = ENCODER
-            .with(|encoder| encoder.encode_into(text, &scratch))
-            .written();
-        let mut bytes = vec![0; written as usize];
-        scratch.subarray(0, written).copy_to(&mut bytes);
-        bytes
+        encode_into(text, &scratch)
     })
+}
+
+fn encode_into(text: &JsValue, into: &Uint8Array) -> Vec<u8> {
+    let written = ENCODER
+        .with(|encoder| encoder.encode_into(text, into))
+        .written();
+    let mut bytes = vec![0; written as usize];
+    into.subarray(0, written).copy_to(&mut bytes);
+    bytes
 }
 
 /// Headers read lazily from a WHATWG `Headers` (or anything with a `get`
@@ -300,21 +311,24 @@ const MILLISECONDS_FROM: f64 = 1e11;
 fn unix_seconds(value: &JsValue) -> Result<i64, JsValue> {
     let secs = match value.dyn_ref::<Date>() {
         Some(date) => date.get_time() / 1000.0,
-        None => value.as_f64().ok_or_else(|| {
-            type_error(&format!(
-                "a time must be a Date or a number of Unix seconds, not a {}",
-                js_type(value)
-            ))
-        })?,
+        None => {
+            let secs = value.as_f64().ok_or_else(|| {
+                type_error(&format!(
+                    "a time must be a Date or a number of Unix seconds, not a {}",
+                    js_type(value)
+                ))
+            })?;
+            if secs.abs() >= MILLISECONDS_FROM {
+                return Err(type_error(
+                    "the time looks like milliseconds (Date.now()): pass Unix seconds, \
+                     Math.floor(Date.now() / 1000), or a Date",
+                ));
+            }
+            secs
+        }
     };
     if !secs.is_finite() {
         return Err(type_error("a time must be a valid Date or a finite number"));
-    }
-    if secs.abs() >= MILLISECONDS_FROM && value.dyn_ref::<Date>().is_none() {
-        return Err(type_error(
-            "the time looks like milliseconds (Date.now()): pass Unix seconds, \
-             Math.floor(Date.now() / 1000), or a Date",
-        ));
     }
     Ok(secs.floor() as i64)
 }

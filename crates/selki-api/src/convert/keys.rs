@@ -53,19 +53,7 @@ impl TryFrom<&pb::CreateApiKeyRequest> for CreateApiKey {
             "organization_id",
             requested_organization(&r.organization_id),
         );
-        let name = r.name.trim();
-        let name = if name.is_empty()
-            || name.chars().count() > 200
-            || name.chars().any(char::is_control)
-        {
-            v.add(
-                "name",
-                "must be 1 to 200 characters without control characters",
-            );
-            None
-        } else {
-            Some(name.to_owned())
-        };
+        let name = v.check("name", key_name(&r.name));
         let access = v.check("scope", access(r.scope));
         v.build(|| {
             Some(Self {
@@ -93,17 +81,11 @@ impl TryFrom<&pb::CreateConsoleSessionRequest> for CreateConsoleSession {
                 duration_in(d, SESSION_LIFETIMES, "must be 1 second to 12 hours"),
             ),
         };
-        let name = r.name.trim();
-        let name = if name.chars().count() > 200 || name.chars().any(char::is_control) {
-            v.add(
-                "name",
-                "must be at most 200 characters without control characters",
-            );
-            None
-        } else if name.is_empty() {
+        // Unnamed sessions are common (an app minting one per sign-in).
+        let name = if r.name.trim().is_empty() {
             Some("console session".to_owned())
         } else {
-            Some(name.to_owned())
+            v.check("name", key_name(&r.name))
         };
         let access = if r.read_only {
             KeyAccess::Read
@@ -139,6 +121,15 @@ impl TryFrom<&pb::RevokeApiKeyRequest> for KeyRef {
         let id = v.check("id", ApiKeyId::parse(&r.id));
         v.build(|| Some(Self { id: id? }))
     }
+}
+
+/// A key's or session's name: 1 to 200 characters, no control characters.
+fn key_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err("must be 1 to 200 characters without control characters".into());
+    }
+    Ok(name.to_owned())
 }
 
 fn access(value: i32) -> Result<KeyAccess, String> {

@@ -11,7 +11,7 @@ use selki_testkit::Db;
 use tonic::Code;
 
 use crate::delivery::{hook, next_calls, retry, submit};
-use crate::fixtures::{create_request, org_key};
+use crate::fixtures::{create_request, create_webhook, org_key};
 use crate::harness::{ADMIN_KEY, TestServer, authed, both};
 use crate::receiver::Receiver;
 
@@ -55,20 +55,12 @@ async fn list(server: &TestServer, token: &str) -> Result<Vec<pb::Webhook>, toni
 }
 
 async fn a_console_session_acts_for_its_organization_and_mints_nothing(server: &TestServer) {
-    let ours = server
-        .webhooks()
-        .create_webhook(authed(ADMIN_KEY, create_request("acme")))
+    let ours = create_webhook(server, "acme")
         .await
-        .expect("create")
-        .into_inner()
         .webhook
         .expect("webhook");
-    let theirs = server
-        .webhooks()
-        .create_webhook(authed(ADMIN_KEY, create_request("globex")))
+    let theirs = create_webhook(server, "globex")
         .await
-        .expect("create")
-        .into_inner()
         .webhook
         .expect("webhook");
 
@@ -165,12 +157,8 @@ async fn a_console_session_acts_for_its_organization_and_mints_nothing(server: &
 }
 
 async fn a_read_only_console_session_changes_nothing(server: &TestServer) {
-    let created = server
-        .webhooks()
-        .create_webhook(authed(ADMIN_KEY, create_request("acme")))
+    let created = create_webhook(server, "acme")
         .await
-        .expect("create")
-        .into_inner()
         .webhook
         .expect("webhook");
     let minted = session(server, ADMIN_KEY, "acme", true, 0).await;
