@@ -13,6 +13,9 @@ use crate::{Api, reply};
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Live (neither ended nor revoked) console sessions per organization.
+const MAX_LIVE_SESSIONS: u64 = 1_000;
+
 impl Api {
     async fn create_key(
         &self,
@@ -60,6 +63,15 @@ impl Api {
             return Err(ApiError::PermissionDenied(
                 "a console session cannot mint sessions; use an API key",
             ));
+        }
+        // Each session is a row: an organization may not mint them without
+        // end. Concurrent mints may pass the count together, by at most as
+        // many as run at once.
+        if self.store().live_sessions(&organization).await? >= MAX_LIVE_SESSIONS {
+            return Err(ApiError::ResourceExhausted(format!(
+                "at most {MAX_LIVE_SESSIONS} live console sessions per organization: \
+                 revoke some (RevokeApiKey) or let them end"
+            )));
         }
         let token = bearer_token("cs");
         let new = NewApiKey {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use selki_domain::{ApiKeyId, KeyAccess, OrganizationId};
 use sqlx::any::AnyRow;
 
-use crate::sql::{list, opt_text, opt_time, parsed, text, time};
+use crate::sql::{count, list, opt_text, opt_time, parsed, text, time};
 
 use crate::{ApiKey, ApiKeyScope, NewApiKey, Page, Scope, Store, StoreError};
 
@@ -68,6 +68,19 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(api_key_from).collect()
+    }
+
+    /// An organization's console sessions neither revoked nor ended.
+    pub async fn live_sessions(&self, org: &OrganizationId) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE organization_id = $1 \
+             AND expires_at > $2 AND revoked_at IS NULL",
+        )
+        .bind(org.as_str().to_owned())
+        .bind(self.now().as_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        count(&row, "n")
     }
 
     /// Which of these keys are still live (neither revoked nor expired).

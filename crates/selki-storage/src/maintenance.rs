@@ -62,11 +62,13 @@ pub struct Pruned {
     /// limited webhook's next claim sweeps its rows, and a deleted (or no
     /// longer limited) webhook has none.
     pub in_flight: u64,
+    /// Console sessions that ended before the cut-off.
+    pub sessions: u64,
 }
 
 impl Pruned {
     pub fn total(self) -> u64 {
-        self.calls + self.deliveries + self.events + self.rollups + self.in_flight
+        self.calls + self.deliveries + self.events + self.rollups + self.in_flight + self.sessions
     }
 }
 
@@ -307,6 +309,12 @@ impl Store {
             in_flight: run(
                 "DELETE FROM in_flight WHERE delivery_id IN \
                 (SELECT delivery_id FROM in_flight WHERE lease_until < $1 LIMIT $2)",
+                before,
+            )
+            .await?,
+            sessions: run(
+                "DELETE FROM api_keys WHERE id IN \
+                (SELECT id FROM api_keys WHERE expires_at < $1 LIMIT $2)",
                 before,
             )
             .await?,

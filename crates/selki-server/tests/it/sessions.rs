@@ -19,6 +19,7 @@ both!(
     a_console_session_acts_for_its_organization_and_mints_nothing,
     a_read_only_console_session_changes_nothing,
     a_revoked_console_session_stops_at_once,
+    an_organization_holds_a_bounded_number_of_live_sessions,
 );
 selki_testkit::on_both_stores!(selki_testkit::bare => a_console_session_and_its_streams_stop_when_its_time_is_up);
 
@@ -278,4 +279,32 @@ async fn a_console_session_and_its_streams_stop_when_its_time_is_up(db: &Db) {
     .expect("the stream ends within the key re-check");
     assert_eq!(ended.map(|s| s.code()), Some(Code::Unauthenticated));
     server.finish().await;
+}
+
+/// Minting sessions is cheap for the caller and a row for the server: an
+/// organization holds at most 1,000 live ones (expired and revoked ones
+/// do not count), and another organization is not affected.
+async fn an_organization_holds_a_bounded_number_of_live_sessions(server: &TestServer) {
+    let acme = org_key(server, "acme").await;
+    let mut last = String::new();
+    for _ in 0..1_000 {
+        last = session(server, &acme, "", true, 0)
+            .await
+            .session
+            .expect("the session")
+            .id;
+    }
+    let refused = server
+        .keys()
+        .create_console_session(authed(&acme, pb::CreateConsoleSessionRequest::default()))
+        .await
+        .expect_err("the 1,001st live session");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    session(server, ADMIN_KEY, "globex", true, 0).await;
+    server
+        .keys()
+        .revoke_api_key(authed(&acme, pb::RevokeApiKeyRequest { id: last }))
+        .await
+        .expect("revoke");
+    session(server, &acme, "", true, 0).await;
 }

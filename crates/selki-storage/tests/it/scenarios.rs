@@ -30,6 +30,7 @@ selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
     secrets_are_sealed_and_can_be_resealed_under_a_new_key,
     api_keys_are_found_by_hash_until_revoked,
     a_console_session_is_found_until_its_end_and_then_is_not_live,
+    retention_prunes_console_sessions_long_ended_and_counts_only_live_ones,
     migrating_twice_changes_nothing,
     headers_written_before_sealing_are_sealed_when_migrating,
     stats_count_waiting_deliveries_and_hide_other_organizations,
@@ -631,6 +632,34 @@ async fn a_console_session_is_found_until_its_end_and_then_is_not_live(t: &TestS
             .expect("live")
             .is_empty()
     );
+}
+
+async fn retention_prunes_console_sessions_long_ended_and_counts_only_live_ones(t: &TestStore) {
+    let acme = Scope::Organization(org("acme"));
+    for (hash, lifetime) in [(1u8, Some(60)), (2, Some(3600)), (3, None)] {
+        let new = NewApiKey {
+            scope: ApiKeyScope::Organization(org("acme")),
+            name: "k".into(),
+            secret_hash: [hash; 32],
+            access: selki_domain::KeyAccess::Read,
+            lifetime: lifetime.map(std::time::Duration::from_secs),
+        };
+        t.store.create_api_key(&new).await.expect("create");
+    }
+    assert_eq!(t.store.live_sessions(&org("acme")).await.expect("count"), 2);
+    t.clock.advance_ms(61_000);
+    assert_eq!(t.store.live_sessions(&org("acme")).await.expect("count"), 1);
+    t.clock.advance_ms(31 * 24 * 3_600_000);
+    let cutoff = selki_storage::Cutoffs {
+        finished_before: t.at(-(30 * 24 * 3_600_000)),
+        recoverable_before: t.at(-(30 * 24 * 3_600_000)),
+    };
+    assert_eq!(
+        t.store.prune(cutoff, 1000).await.expect("prune").sessions,
+        2
+    );
+    let left = t.store.list_api_keys(&acme, ALL_KEYS).await.expect("list");
+    assert_eq!(left.len(), 1, "the key without an end stays");
 }
 
 async fn api_keys_are_found_by_hash_until_revoked(t: &TestStore) {
