@@ -97,10 +97,15 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
                 .await?
                 .into_inner();
             let session = created.session.unwrap_or_default();
+            let console = console_link(&client.addr, &session, &created.token);
             if quiet {
                 println!("{}", created.token);
             } else if client.json() {
-                print_json(&json!({ "session": key_json(&session), "token": created.token }));
+                print_json(&json!({
+                    "session": key_json(&session),
+                    "token": created.token,
+                    "console": console,
+                }));
             } else {
                 print!(
                     "{}",
@@ -113,6 +118,9 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
                     ])
                 );
                 println!("\nThe token (shown this once):\n{}", created.token);
+                println!(
+                    "\nThe console, signed in as this session (open it in a browser):\n{console}"
+                );
             }
         }
         KeyCommand::List => {
@@ -176,4 +184,22 @@ pub(crate) async fn run(client: &mut Client, command: KeyCommand) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// The console's link for a session: the server's `/console/`, the token
+/// in the fragment (which no server or log sees), and what the console
+/// shows (when the session ends, whether it is read-only).
+fn console_link(addr: &str, session: &pb::ApiKey, token: &str) -> String {
+    let mut link = format!(
+        "{}/console/#token={token}&session={}",
+        addr.trim_end_matches('/'),
+        session.id
+    );
+    if let Some(end) = &session.expire_time {
+        link.push_str(&format!("&expires={}", end.seconds));
+    }
+    if session.scope == pb::ApiKeyScope::Read as i32 {
+        link.push_str("&read_only=1");
+    }
+    link
 }

@@ -318,8 +318,16 @@ impl App {
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
         };
+        // The console on the same port as the API: its calls are then
+        // same-origin, and need no CORS.
+        let console = crate::console::ConsoleLayer::new(
+            config
+                .console
+                .then_some(config.console_frame_ancestors.as_slice()),
+        );
         server
             .layer(cors(&config.cors_allow_origin))
+            .layer(console)
             .layer(tonic_web::GrpcWebLayer::new())
             .add_service(health)
             .add_service(reflection)

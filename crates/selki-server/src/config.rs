@@ -171,6 +171,17 @@ pub(crate) struct Settings {
         global = true
     )]
     pub(crate) cors_allow_origin: Option<Vec<String>>,
+    /// Serve the webhook console at /console/ on the gRPC listener [default: true].
+    #[arg(long, env = "SELKI_CONSOLE", global = true)]
+    pub(crate) console: Option<bool>,
+    /// Web origins whose pages may frame the console (an iframe in your app), comma-separated, each exactly scheme://host[:port] [default: none: no page may frame it].
+    #[arg(
+        long,
+        env = "SELKI_CONSOLE_FRAME_ANCESTORS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub(crate) console_frame_ancestors: Option<Vec<String>>,
     /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
     #[arg(long, env = "SELKI_TLS_CERT", global = true)]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -278,6 +289,9 @@ pub(crate) struct Config {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     /// Origins allowed to call from a browser, as sent in `Origin`.
     pub(crate) cors_allow_origin: Vec<http::HeaderValue>,
+    pub(crate) console: bool,
+    /// Origins whose pages may frame the console.
+    pub(crate) console_frame_ancestors: Vec<http::HeaderValue>,
     pub(crate) log_format: LogFormat,
     pub(crate) log: String,
     pub(crate) role: Role,
@@ -313,6 +327,8 @@ impl std::fmt::Debug for Config {
             .field("manual_calls", &self.manual_calls)
             .field("allow_http_endpoints", &self.allow_http_endpoints)
             .field("cors_allow_origin", &self.cors_allow_origin)
+            .field("console", &self.console)
+            .field("console_frame_ancestors", &self.console_frame_ancestors)
             .field("tls", &self.tls)
             .field("log_format", &self.log_format)
             .field("log", &self.log)
@@ -402,6 +418,8 @@ impl Settings {
                 max_watch_streams_per_key,
                 allow_http_endpoints,
                 cors_allow_origin,
+                console,
+                console_frame_ancestors,
                 tls_cert,
                 tls_key,
                 log_format,
@@ -525,13 +543,10 @@ impl Config {
             manual_calls: at_least_one(s.manual_calls.unwrap_or(MANUAL_CALLS), "manual-calls")?,
             allow_http_endpoints: s.allow_http_endpoints.unwrap_or(false),
             tls,
-            cors_allow_origin: s
-                .cors_allow_origin
-                .unwrap_or_default()
-                .iter()
-                .map(|o| web_origin(o))
-                .collect::<anyhow::Result<_>>()
-                .context("cors-allow-origin")?,
+            cors_allow_origin: web_origins(s.cors_allow_origin).context("cors-allow-origin")?,
+            console: s.console.unwrap_or(true),
+            console_frame_ancestors: web_origins(s.console_frame_ancestors)
+                .context("console-frame-ancestors")?,
             log_format: s.log_format.unwrap_or(LogFormat::Text),
             log: s.log.unwrap_or_else(|| LOG.into()),
             role: s.role.unwrap_or(Role::All),
@@ -546,6 +561,14 @@ impl Config {
             worker,
         })
     }
+}
+
+fn web_origins(texts: Option<Vec<String>>) -> anyhow::Result<Vec<http::HeaderValue>> {
+    texts
+        .unwrap_or_default()
+        .iter()
+        .map(|o| web_origin(o))
+        .collect()
 }
 
 /// An origin as browsers send it in `Origin`: `scheme://host[:port]`, the

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         "bench" => install::postgres()
             .and_then(|()| install::pgbench())
             .and_then(|()| bench(std::env::args().skip(2).collect())),
+        "console" => install::npm_packages().and_then(|()| console(None)),
         "wasm" => install::wasm_tools()
             .and_then(|()| install::npm_packages())
             .and_then(|()| wasm()),
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
             .and_then(|()| bench_sdk()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | invariants | breaking | wasm | bench [--smoke] | bench-sdk | quick-start>"
+                "usage: cargo xtask <ci | invariants | breaking | console | wasm | bench [--smoke] | bench-sdk | quick-start>"
             );
             return ExitCode::from(2);
         }
@@ -109,8 +110,9 @@ fn ci() -> Result<(), Failed> {
     step("buf breaking", buf_breaking)?;
     step("python grpcio client", python_client)?;
     step("README quick start", quick_start)?;
+    step("console bundle is up to date", console_is_current)?;
     step(
-        "console client in Chromium (gRPC-Web, CORS, console sessions)",
+        "console in Chromium (gRPC-Web, CORS, sessions, every screen with Playwright and axe)",
         || {
             Cmd::new("cargo")
                 .args(["build", "-p", "selki-server"])
@@ -134,6 +136,78 @@ fn ci() -> Result<(), Failed> {
     )?;
     // Node's summary closes the output: the last runner to report.
     Ok(())
+}
+
+/// The console, built from `console/` (its client generated from proto/,
+/// type-checked, bundled by Vite) into `out`, or by default into
+/// selki-server's crate, which embeds the committed copy.
+fn console(out: Option<&Path>) -> Result<(), Failed> {
+    let dir = root().join("console");
+    Cmd::new(root().join("node_modules/.bin/buf"))
+        .args(["generate", "--template", "buf.gen.yaml"])
+        .dir(&dir)
+        .run()?;
+    Cmd::new("node")
+        .arg(root().join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "tsconfig.json"])
+        .dir(&dir)
+        .run()?;
+    let mut vite = Cmd::new(root().join("node_modules/.bin/vite"))
+        .args(["build", "--logLevel", "warn"])
+        .dir(&dir);
+    if let Some(out) = out {
+        vite = vite.env("CONSOLE_OUT", &out.display().to_string());
+    }
+    vite.run()
+}
+
+/// The committed bundle is what the sources build today: rebuilt
+/// elsewhere and compared file by file, as projects that commit generated
+/// code check it.
+fn console_is_current() -> Result<(), Failed> {
+    let fresh = root().join("target/console-fresh");
+    console(Some(&fresh))?;
+    let committed = root().join("crates/selki-server/console");
+    let (want, have) = (files_under(&fresh)?, files_under(&committed)?);
+    if want != have {
+        let names = |m: &std::collections::BTreeMap<String, Vec<u8>>| {
+            m.keys().cloned().collect::<Vec<_>>().join(", ")
+        };
+        return Err(Failed(format!(
+            "crates/selki-server/console is stale (it holds {}; the sources build {}): run `cargo xtask console` and commit it",
+            names(&have),
+            names(&want)
+        )));
+    }
+    Ok(())
+}
+
+/// Every file under `dir`, by its path relative to it.
+fn files_under(dir: &Path) -> Result<std::collections::BTreeMap<String, Vec<u8>>, Failed> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| Failed(format!("reading {}: {e}", folder.display())))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| Failed(format!("reading {}: {e}", folder.display())))?
+                .path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Failed(format!("reading {}: {e}", path.display())))?;
+            let name = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            found.insert(name, bytes);
+        }
+    }
+    Ok(found)
 }
 
 /// A package's test files: `test/` also holds fixtures (the projects the

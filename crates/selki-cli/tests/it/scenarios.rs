@@ -456,6 +456,21 @@ async fn a_console_session_is_minted_used_listed_and_read_only_when_asked() {
         .find(|l| l.contains("jane"))
         .expect("the session is listed");
     assert!(line.contains("session until"), "{line}");
+
+    // Without --quiet: the console's link, signed in as the session.
+    let printed = server
+        .selki(&["keys", "session", "--org", "acme", "--read-only"])
+        .ok()
+        .stdout;
+    let link = printed
+        .lines()
+        .find(|l| l.contains("/console/#token=cs_"))
+        .unwrap_or_else(|| panic!("a console link in {printed}"));
+    assert!(link.starts_with("http://127.0.0.1:"), "{link}");
+    assert!(
+        link.contains("&session=key_") && link.ends_with("&read_only=1"),
+        "{link}"
+    );
     server.finish().await;
 }
 

@@ -2,6 +2,7 @@
 //! destination formats.
 
 mod formats;
+mod reference;
 mod retries;
 mod sending;
 

@@ -163,8 +163,9 @@ async fn a_wildcard_or_a_path_is_not_an_origin() {
 }
 
 /// A client as a browser's gRPC-Web library would be: HTTP/1.1 only
-/// (plain HTTP here; reqwest wants a TLS configuration all the same).
-fn http1() -> reqwest::Client {
+/// (plain HTTP here; reqwest wants a TLS configuration all the same). It
+/// follows no redirect: tests look at each answer.
+pub(crate) fn http1() -> reqwest::Client {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -173,6 +174,7 @@ fn http1() -> reqwest::Client {
         .with_no_client_auth();
     reqwest::Client::builder()
         .http1_only()
+        .redirect(reqwest::redirect::Policy::none())
         .tls_backend_preconfigured(tls)
         .build()
         .expect("a client")

@@ -4,6 +4,7 @@
 mod alerting;
 mod bad_input;
 mod bounds;
+mod console;
 mod crash;
 mod debugging;
 mod delivery;
