@@ -70,3 +70,6 @@ const TRIGGERS: Record<CallTrigger, string> = {
   [CallTrigger.REPLAY]: "Replay",
 };
 export const triggerLabel = (t: CallTrigger) => TRIGGERS[t] ?? "";
+
+/** "1 event", "2 events". */
+export const count = (n: number | bigint, noun: string, plural = `${noun}s`) => `${n} ${Number(n) === 1 ? noun : plural}`;

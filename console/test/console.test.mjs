@@ -117,6 +117,16 @@ test("a console session creates, watches, debugs, changes and deletes a webhook 
   const calls = await hook.until(3);
   assert.equal(calls[2].headers["selki-event-id"], accepted.eventId, "the same event, again");
 
+  // Replay: every event of the window is sent again.
+  await page.getByRole("link", { name: "← Recent Calls" }).click();
+  await page.getByText("Send deliveries again").click();
+  await page.getByLabel("Events accepted in the").selectOption({ label: "last hour" });
+  await page.getByRole("button", { name: "Replay all events" }).click();
+  await page.getByText("1 event queued to be sent again.").waitFor();
+  const replayed = await hook.until(4);
+  assert.equal(replayed[3].headers["selki-event-id"], accepted.eventId);
+  await page.locator("tbody tr", { hasText: "Replay" }).waitFor();
+
   // Settings: the retry policy, the secret, disable and enable.
   await page.getByRole("link", { name: "Settings" }).click();
   await page.getByRole("heading", { name: "Webhook settings" }).waitFor();

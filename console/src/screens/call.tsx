@@ -12,6 +12,7 @@ import { eventLabel, outcomeLabel, triggerLabel } from "../words";
 export function CallDetail({ webhookId, callId }: { webhookId: string; callId: string }) {
   const { api, readOnly } = useConsole();
   const loaded = useLoad(() => api.webhooks.getCall({ id: callId }), [callId]);
+  const hook = useLoad(() => api.webhooks.getWebhook({ id: webhookId }), [webhookId]);
   const [trouble, setTrouble] = useState<Problem>();
   const [busy, setBusy] = useState(false);
   const [redelivered, setRedelivered] = useState<Call>();
@@ -29,7 +30,7 @@ export function CallDetail({ webhookId, callId }: { webhookId: string; callId: s
   };
   return (
     <section aria-labelledby="call-title">
-      <WebhookTabs id={webhookId} current="calls" />
+      <WebhookTabs id={webhookId} name={hook.data?.webhook?.name} current="calls" />
       <p>
         <a href={`#/webhooks/${webhookId}/calls`}>← Recent Calls</a>
       </p>

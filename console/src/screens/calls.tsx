@@ -10,7 +10,7 @@ import { EventType } from "../gen/selki/webhooks/v1/events_pb";
 import { type Call, CallOutcome, CallStatus, CallTrigger } from "../gen/selki/webhooks/v1/webhook_service_pb";
 import { ms, span, when } from "../time";
 import { Notice, SelectField, useLoad } from "../ui";
-import { EVENT_KINDS, eventLabel, outcomeLabel, triggerLabel } from "../words";
+import { EVENT_KINDS, count, eventLabel, outcomeLabel, triggerLabel } from "../words";
 
 interface Filters {
   status: CallStatus;
@@ -49,7 +49,7 @@ export function RecentCalls({ webhookId }: { webhookId: string }) {
       </div>
       <p class="live" role="status">
         {stream.state === "open" ? "Live: new calls appear as they are made." : stream.state === "connecting" ? "Connecting for live updates…" : "Live updates stopped."}
-        {stream.missed > 0 && ` ${stream.missed} calls were not shown live: refresh to see them.`}
+        {stream.missed > 0 && ` ${count(stream.missed, "call was", "calls were")} not shown live: refresh to see them.`}
         {stream.state === "stopped" && (
           <button type="button" class="link" onClick={stream.restart}>
             Reconnect
@@ -57,7 +57,7 @@ export function RecentCalls({ webhookId }: { webhookId: string }) {
         )}
       </p>
       <Notice problem={first.problem ?? stream.problem} />
-      {!readOnly && <Recover webhookId={webhookId} />}
+      {!readOnly && <SendAgain webhookId={webhookId} />}
       {first.data && shown.length === 0 && <p class="empty">No calls yet{filters.status || filters.eventType || filters.trigger ? " match these filters" : ""}.</p>}
       {shown.length > 0 && (
         <div class="table-wrap">
@@ -144,18 +144,34 @@ function useWatch(webhookId: string, filters: Filters, onCall: (c: Call) => void
   return { state, missed, problem: trouble, restart: () => setAttempt((a) => a + 1) };
 }
 
-/** Queues again the deliveries that ran out of attempts or were skipped
- *  while the webhook was disabled. */
-function Recover({ webhookId }: { webhookId: string }) {
+const WINDOWS = [
+  { value: 3_600_000, label: "last hour" },
+  { value: 86_400_000, label: "last 24 hours" },
+  { value: 7 * 86_400_000, label: "last 7 days" },
+  { value: 30 * 86_400_000, label: "last 30 days" },
+];
+
+/** Sends deliveries again: recover queues those that ran out of attempts
+ *  (or were kept while the webhook was disabled); replay sends every
+ *  event of the window again, delivered or not (e.g. after the receiver
+ *  lost data). A replay id per screen makes a double click replay once. */
+function SendAgain({ webhookId }: { webhookId: string }) {
   const { api } = useConsole();
-  const [days, setDays] = useState(1);
+  const [window, setWindow] = useState(86_400_000);
   const [said, setSaid] = useState<string>();
   const [trouble, setTrouble] = useState<Problem>();
-  const recover = async () => {
+  const [replayId, setReplayId] = useState(() => crypto.randomUUID());
+  const act = async (what: "recover" | "replay") => {
+    const since = new Date(Date.now() - window);
     try {
-      const since = timestampFromDate(new Date(Date.now() - days * 86_400_000));
-      const answer = await api.webhooks.recoverFailed({ webhookId, since });
-      setSaid(`${answer.recoveredCount} failed deliveries queued again.`);
+      if (what === "recover") {
+        const answer = await api.webhooks.recoverFailed({ webhookId, since: timestampFromDate(since) });
+        setSaid(`${count(answer.recoveredCount, "failed delivery", "failed deliveries")} queued again.`);
+      } else {
+        const answer = await api.webhooks.replayEvents({ webhookId, startTime: timestampFromDate(since), endTime: timestampFromDate(new Date()), replayId });
+        setSaid(answer.duplicate ? "Already replayed: nothing queued this time." : `${count(answer.replayedCount, "event")} queued to be sent again.`);
+        setReplayId(crypto.randomUUID());
+      }
       setTrouble(undefined);
     } catch (err) {
       setTrouble(problem(err));
@@ -163,12 +179,15 @@ function Recover({ webhookId }: { webhookId: string }) {
   };
   return (
     <details class="recover">
-      <summary>Recover failed deliveries</summary>
-      <p class="hint">Deliveries that ran out of retries (or were kept while the webhook was disabled) are sent again, oldest first.</p>
+      <summary>Send deliveries again</summary>
+      <p class="hint">Recover sends again the deliveries that ran out of retries (or were kept while the webhook was disabled). Replay sends every event again, delivered or not. Both go oldest first.</p>
       <div class="row">
-        <SelectField label="Of events accepted in the" value={days} onChange={setDays} options={[{ value: 1, label: "last 24 hours" }, { value: 7, label: "last 7 days" }, { value: 30, label: "last 30 days" }]} />
-        <button type="button" onClick={recover}>
-          Recover
+        <SelectField label="Events accepted in the" value={window} onChange={setWindow} options={WINDOWS} />
+        <button type="button" onClick={() => act("recover")}>
+          Recover failed deliveries
+        </button>
+        <button type="button" onClick={() => act("replay")}>
+          Replay all events
         </button>
       </div>
       <Notice problem={trouble} />

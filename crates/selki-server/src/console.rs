@@ -53,6 +53,10 @@ pub(crate) struct ConsoleOr<S> {
 
 type Answer<E> = Pin<Box<dyn Future<Output = Result<http::Response<Body>, E>> + Send>>;
 
+/// An API call's own future, unboxed: the console costs the API a path
+/// check, nothing more.
+type Either<F, E> = tokio_util::either::Either<F, Answer<E>>;
+
 impl<S> tower_service::Service<http::Request<Body>> for ConsoleOr<S>
 where
     S: tower_service::Service<http::Request<Body>, Response = http::Response<Body>>,
@@ -61,7 +65,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = Answer<S::Error>;
+    type Future = Either<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -69,22 +73,24 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         if !request.uri().path().starts_with("/console") {
-            return Box::pin(self.inner.call(request));
+            return Either::Left(self.inner.call(request));
         }
         let Some(router) = &self.router else {
             let off = (
                 StatusCode::NOT_FOUND,
                 "the console is turned off (--console false)\n",
             );
-            return Box::pin(std::future::ready(Ok(off.into_response().map(Body::new))));
+            return Either::Right(Box::pin(std::future::ready(Ok(off
+                .into_response()
+                .map(Body::new)))));
         };
         // An axum Router is always ready, and never fails.
         let answer = tower_service::Service::call(&mut router.clone(), request);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let answer: Result<Response, Infallible> = answer.await;
             let Ok(answer) = answer;
             Ok(answer.map(Body::new))
-        })
+        }))
     }
 }
 
