@@ -6,6 +6,7 @@
 //! Run it with `cargo xtask bench` (full, minutes) or `cargo xtask bench
 //! --smoke` (seconds, what CI runs).
 
+mod callgrind;
 mod load;
 mod pgbench;
 mod process;
@@ -46,9 +47,13 @@ struct Args {
     /// `--server-arg=--worker-per-webhook=64` (repeat for more).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
-    /// Scenarios to run (1-9) [default: all].
+    /// Scenarios to run (1-9, 12) [default: all but 12].
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<u8>,
+    /// Scenario 12 only: the server's instructions per delivery under
+    /// callgrind (PostgreSQL), a figure the machine's noise does not move.
+    #[arg(long)]
+    instructions: bool,
 }
 
 #[tokio::main]
@@ -68,7 +73,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Sizes::full()
     };
-    let wanted = |n: u8| args.scenarios.is_empty() || args.scenarios.contains(&n);
+    let scenarios = match args.instructions {
+        true => vec![12],
+        false => args.scenarios.clone(),
+    };
+    // Scenario 12 runs when asked for: valgrind makes it slow.
+    let wanted = |n: u8| (scenarios.is_empty() && n != 12) || scenarios.contains(&n);
     let machine = machine();
     println!("{machine}\n\n{}", report::HEADER);
     let mut rows = Vec::new();
@@ -95,7 +105,8 @@ async fn main() -> anyhow::Result<()> {
             db,
             baseline: None,
         };
-        run_store(&mut bench, &wanted, &mut |mut row| {
+        let callgrind_out = args.out.join("callgrind");
+        run_store(&mut bench, &wanted, &callgrind_out, &mut |mut row| {
             if args.smoke {
                 // Toy sizes say nothing about the targets.
                 row.met = None;
@@ -124,7 +135,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// Runs the wanted scenarios on one store, handing each row on as soon as
 /// it is measured.
-async fn run_store(bench: &mut Bench, wanted: &impl Fn(u8) -> bool, out: &mut impl FnMut(Row)) {
+async fn run_store(
+    bench: &mut Bench,
+    wanted: &impl Fn(u8) -> bool,
+    callgrind_out: &std::path::Path,
+    out: &mut impl FnMut(Row),
+) {
     let store = bench.store();
     let failed = |scenario: &'static str, err: anyhow::Error| {
         Row::new(scenario, "—", store).note(format!("failed: {err:#}"))
@@ -162,6 +178,12 @@ async fn run_store(bench: &mut Bench, wanted: &impl Fn(u8) -> bool, out: &mut im
     }
     if wanted(7) {
         out(bench.backlog().await.unwrap_or_else(|e| failed("7", e)));
+    }
+    if wanted(12) && bench.store() == "postgres" {
+        out(bench
+            .instructions(callgrind_out)
+            .await
+            .unwrap_or_else(|e| failed("12", e)));
     }
 }
 

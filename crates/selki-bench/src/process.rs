@@ -35,11 +35,29 @@ impl Server {
         database_url: &str,
         role: Role,
     ) -> anyhow::Result<Self> {
+        Self::start_under(&[], binary, extra, database_url, role)
+    }
+
+    /// Run by `wrapper` (e.g. valgrind and its flags), when not empty.
+    pub(crate) fn start_under(
+        wrapper: &[String],
+        binary: &Path,
+        extra: &[String],
+        database_url: &str,
+        role: Role,
+    ) -> anyhow::Result<Self> {
         let role = match role {
             Role::All => "all",
             Role::Api => "api",
         };
-        let mut command = Command::new(binary);
+        let mut command = match wrapper.split_first() {
+            Some((program, flags)) => {
+                let mut command = Command::new(program);
+                command.args(flags).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(["--role", role, "--log", "warn"])
@@ -76,6 +94,11 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub(crate) fn terminate(mut self) {
+        self.process.terminate();
     }
 
     /// Stops the server at once: accepted events are already durable.

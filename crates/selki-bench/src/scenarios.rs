@@ -2,12 +2,14 @@
 //! so one cannot tilt the next.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use selki_testkit::{Db, TestDatabase};
 
+use crate::callgrind::Callgrind;
 use crate::load::Load;
+use crate::pgbench::psql;
 use crate::process::{Role, Server, histogram_totals, own_cpu_seconds, postgres_cpu_seconds};
 use crate::receiver::Receiver;
 use crate::report::{Row, percentile};
@@ -23,6 +25,9 @@ pub(crate) struct Sizes {
     pub(crate) slow_events: usize,
     pub(crate) backlog: usize,
     pub(crate) pgbench_for: Duration,
+    /// Scenario 12: deliveries counted, after this many uncounted.
+    pub(crate) counted_deliveries: usize,
+    pub(crate) warm_up_deliveries: usize,
     /// No scenario runs longer than this.
     pub(crate) limit: Duration,
 }
@@ -38,6 +43,8 @@ impl Sizes {
             slow_events: 50_000,
             backlog: 200_000,
             pgbench_for: Duration::from_secs(10),
+            counted_deliveries: 2000,
+            warm_up_deliveries: 200,
             limit: Duration::from_secs(300),
         }
     }
@@ -53,6 +60,8 @@ impl Sizes {
             slow_events: 300,
             backlog: 1000,
             pgbench_for: Duration::from_secs(2),
+            counted_deliveries: 100,
+            warm_up_deliveries: 20,
             limit: Duration::from_secs(60),
         }
     }
@@ -161,6 +170,65 @@ impl Bench {
             });
         s.finish().await;
         Ok(vec![delivered, resources])
+    }
+
+    /// Scenario 12: the server's instructions per delivery (ingestion,
+    /// claim, call, record), counted by callgrind over a fixed workload of
+    /// scenario 3's shape after an uncounted warm-up. PostgreSQL only:
+    /// the test counts recorded calls in the database, which costs the
+    /// server nothing.
+    pub(crate) async fn instructions(&self, out: &Path) -> anyhow::Result<Row> {
+        anyhow::ensure!(
+            matches!(self.db, Db::Postgres),
+            "counted on PostgreSQL only"
+        );
+        let callgrind = Callgrind::new(out)?;
+        let database = TestDatabase::create(self.db)
+            .await
+            .ok_or_else(|| anyhow::anyhow!("PostgreSQL does not answer on 127.0.0.1:5432"))?;
+        let server = Server::start_under(
+            &callgrind.wrapper(),
+            &self.server,
+            &self.server_args,
+            &database.url,
+            Role::All,
+        )?;
+        let load = Load::connect(&server.addr).await?;
+        let receiver = Receiver::start().await?;
+        let mut s = Setup {
+            database,
+            server,
+            load,
+            receiver,
+        };
+        let webhook = s.add_webhooks(1, Duration::ZERO).await?.remove(0);
+        let (warm, n) = (self.sizes.warm_up_deliveries, self.sizes.counted_deliveries);
+        let deadline = || Instant::now() + self.sizes.limit;
+        let sent = s.load.flood(warm, 10, 2).await?;
+        s.receive(&sent, Some(&webhook), deadline()).await;
+        s.recorded(warm, deadline()).await?;
+        Callgrind::counting(s.server.pid(), true)?;
+        let sent = s.load.flood(n, 100, 8).await?;
+        let got = s.receive(&sent, Some(&webhook), deadline()).await;
+        s.recorded(warm + n, deadline()).await?;
+        Callgrind::counting(s.server.pid(), false)?;
+        let Setup {
+            database, server, ..
+        } = s;
+        tokio::task::spawn_blocking(move || server.terminate()).await?;
+        database.remove().await;
+        #[allow(clippy::cast_precision_loss)]
+        let per_delivery = |instructions: u64| instructions as f64 / n as f64;
+        let total = callgrind.instructions()?;
+        let sha256 = callgrind.software_sha256()?;
+        Ok(Row::new(
+            "12",
+            format!("{n} deliveries under callgrind"),
+            self.store(),
+        )
+        .figure("server instructions/delivery", per_delivery(total), "")
+        .figure("of which software SHA-256", per_delivery(sha256), "")
+        .note(got.shortfall(n)))
     }
 
     /// Scenario 4: every event goes to `webhooks` webhooks.
@@ -448,6 +516,23 @@ impl Setup {
         match self.receiver.rejected() {
             0 => String::new(),
             n => format!("{n} deliveries failed verification"),
+        }
+    }
+
+    /// Waits until the database holds `calls` recorded calls.
+    async fn recorded(&self, calls: usize, deadline: Instant) -> anyhow::Result<()> {
+        loop {
+            let stored: usize = psql(&self.database.url, "SELECT count(*) FROM calls")?
+                .parse()
+                .unwrap_or(0);
+            if stored >= calls {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {stored} of {calls} calls recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

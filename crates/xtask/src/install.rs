@@ -53,6 +53,11 @@ pub(crate) fn chromium() -> Result<(), Failed> {
     debian_package("chromium", "chromium")
 }
 
+/// valgrind: scenario 12 counts the server's instructions with callgrind.
+pub(crate) fn valgrind() -> Result<(), Failed> {
+    debian_package("valgrind", "valgrind")
+}
+
 /// Debian's faketime: the clock-skew tests run a server on a shifted clock.
 pub(crate) fn faketime() -> Result<(), Failed> {
     debian_package("faketime", "faketime")

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             .and_then(|()| bench_sdk()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | invariants | breaking | console | wasm | bench [--smoke] | bench-sdk | quick-start>"
+                "usage: cargo xtask <ci | invariants | breaking | console | wasm | bench [--smoke] [--instructions] | bench-sdk | quick-start>"
             );
             return ExitCode::from(2);
         }
@@ -99,7 +99,8 @@ fn ci() -> Result<(), Failed> {
             .run()
     })?;
     step("benchmark harness, smoke-sized", || {
-        bench(vec!["--smoke".into()])
+        bench(vec!["--smoke".into()])?;
+        bench(vec!["--smoke".into(), "--instructions".into()])
     })?;
     step("wasm package", wasm)?;
     step("buf lint", || {
@@ -454,10 +455,15 @@ fn quick_start() -> Result<(), Failed> {
 /// the debug build for a smoke run that only shows every scenario works.
 fn bench(args: Vec<String>) -> Result<(), Failed> {
     let smoke = args.iter().any(|a| a == "--smoke");
-    let (profile, out) = if smoke {
-        ("debug", "target/bench-smoke")
-    } else {
-        ("release", "target/bench")
+    let instructions = args.iter().any(|a| a == "--instructions");
+    if instructions {
+        install::valgrind()?;
+    }
+    let (profile, out) = match (smoke, instructions) {
+        (true, false) => ("debug", "target/bench-smoke"),
+        (true, true) => ("debug", "target/bench-smoke-instructions"),
+        (false, false) => ("release", "target/bench"),
+        (false, true) => ("release", "target/bench-instructions"),
     };
     let mut build = Cmd::new("cargo").args(["build", "-p", "selki-server", "-p", "selki-bench"]);
     if !smoke {
