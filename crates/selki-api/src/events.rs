@@ -77,6 +77,10 @@ impl Api {
             let body = event
                 .to_json()
                 .map_err(|e| invalid(format!("{field}.occur_time"), e.to_string()))?;
+            if let Some(why) = crate::convert::too_large(&body) {
+                v.add(format!("{field}.data"), why);
+                continue;
+            }
             events.push(NewEvent {
                 organization,
                 event_type: s.event_type,

@@ -29,9 +29,24 @@ pub(crate) struct Submission {
     pub(crate) occurred: Option<OffsetDateTime>,
     pub(crate) event_type: EventType,
     pub(crate) data: EventData,
-    /// SHA-256 of what was submitted: a retry must match it. An unset
-    /// occur time is fingerprinted as unset, not as the server's clock.
+    /// SHA-256 of what was submitted, when it has a client event id: a
+    /// retry must match it. An unset occur time is fingerprinted as unset,
+    /// not as the server's clock. Without a client event id, zeros.
     pub(crate) fingerprint: [u8; 32],
+}
+
+const NO_FINGERPRINT: [u8; 32] = [0; 32];
+
+/// Why an event's body is too large, if it is. Checked where the body is
+/// made (`Api::new_events`), and on the fingerprinted JSON of a retriable
+/// submission.
+pub(crate) fn too_large(json: &str) -> Option<String> {
+    (json.len() > MAX_BODY_BYTES).then(|| {
+        format!(
+            "the event is {} bytes as JSON; at most {MAX_BODY_BYTES}",
+            json.len()
+        )
+    })
 }
 
 #[derive(Debug)]
@@ -88,8 +103,13 @@ impl TryFrom<&pb::EventSubmission> for Submission {
         let client_event_id = v.check("client_event_id", client_event_id(&s.client_event_id));
         let occurred = v.check_opt("occur_time", s.occur_time.as_ref().map(datetime));
         let data = event_data("data", s.data.as_ref(), &mut v);
-        let fingerprint = match (&occurred, &data) {
-            (Some(occurred), Some((_, data))) => fingerprint(*occurred, data, &mut v),
+        let fingerprint = match (&client_event_id, &occurred, &data) {
+            (Some(Some(_)), Some(occurred), Some((_, data))) => {
+                fingerprint(*occurred, data, &mut v)
+            }
+            // No client event id: no retry to recognise, nothing to
+            // compare (and no second serialization of every event).
+            (Some(None), ..) => Some(NO_FINGERPRINT),
             _ => None,
         };
         v.build(|| {
@@ -106,7 +126,7 @@ impl TryFrom<&pb::EventSubmission> for Submission {
     }
 }
 
-/// The submission's fingerprint; also where its size is bounded.
+/// A retriable submission's fingerprint.
 fn fingerprint(
     occurred: Option<OffsetDateTime>,
     data: &EventData,
@@ -117,14 +137,8 @@ fn fingerprint(
         data: data.clone(),
     };
     let json = v.check("occur_time", submitted.to_json())?;
-    if json.len() > MAX_BODY_BYTES {
-        v.add(
-            "data",
-            format!(
-                "the event is {} bytes as JSON; at most {MAX_BODY_BYTES}",
-                json.len()
-            ),
-        );
+    if let Some(why) = too_large(&json) {
+        v.add("data", why);
         return None;
     }
     Some(Sha256::digest(json.as_bytes()).into())

@@ -28,7 +28,7 @@ pub(crate) use calls::{
     CallRef, ListCalls, RecoverFailed, SendTestEvent, StatsRequest, WatchCalls, WatchTarget,
     call_summary_to_proto, call_to_proto, stats_to_proto,
 };
-pub(crate) use events::{Submission, SubmitEvent, SubmitEvents, accepted_to_proto};
+pub(crate) use events::{Submission, SubmitEvent, SubmitEvents, accepted_to_proto, too_large};
 pub(crate) use keys::{CreateApiKey, CreateConsoleSession, KeyRef, ListApiKeys, api_key_to_proto};
 pub(crate) use lookups::{
     GetEvent, ListDeliveries, ListEvents, MAX_REPLAY, ReplayEvents, delivery_to_proto,
