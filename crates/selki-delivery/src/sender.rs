@@ -344,7 +344,8 @@ type Sent = Result<(reqwest::Response, Option<IpAddr>), (CallOutcome, String)>;
 
 async fn send_direct(client: &reqwest::Client, out: Outgoing<'_>) -> Sent {
     let mut request = client
-        .post(out.url.as_str())
+        // A parsed Url: reqwest would parse a string again on every call.
+        .post(out.url.clone())
         .timeout(out.timeout)
         .body(out.body);
     for (name, value) in out.headers {

@@ -144,7 +144,7 @@ pub(crate) fn placeholders_with(rows: usize, columns: usize, tail: &str) -> Stri
             sql.push_str(", ");
         }
         sql.push('(');
-        sql.push_str(&list(row * columns + 1, columns));
+        push_list(&mut sql, row * columns + 1, columns);
         sql.push_str(tail);
         sql.push(')');
     }
@@ -154,14 +154,37 @@ pub(crate) fn placeholders_with(rows: usize, columns: usize, tail: &str) -> Stri
 /// `$from, $from+1, …`: `count` parameters, for `IN (…)`.
 pub(crate) fn list(from: usize, count: usize) -> String {
     let mut sql = String::with_capacity(count * 5);
+    push_list(&mut sql, from, count);
+    sql
+}
+
+/// Writes `$from, $from+1, …` into `sql`. Batches of hundreds of rows are
+/// numbered on every write, so no allocation per parameter.
+fn push_list(sql: &mut String, from: usize, count: usize) {
     for i in from..from + count {
         if i > from {
             sql.push_str(", ");
         }
         sql.push('$');
-        sql.push_str(&i.to_string());
+        push_number(sql, i);
     }
-    sql
+}
+
+fn push_number(sql: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        sql.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +197,8 @@ mod tests {
         assert_eq!(super::placeholders(1, 1), "($1)");
         assert_eq!(super::placeholders_with(2, 1, ", $3"), "($1, $3), ($2, $3)");
         assert_eq!(super::list(4, 3), "$4, $5, $6");
+        assert_eq!(super::list(9, 3), "$9, $10, $11");
+        assert_eq!(super::list(99_999, 2), "$99999, $100000");
     }
 
     #[test]
