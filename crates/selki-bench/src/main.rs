@@ -12,6 +12,7 @@ mod pgbench;
 mod process;
 mod receiver;
 mod report;
+mod scale_out;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ struct Args {
     /// `--server-arg=--worker-per-webhook=64` (repeat for more).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
-    /// Scenarios to run (1-9, 12) [default: all but 12].
+    /// Scenarios to run (1-10, 12) [default: all but 12].
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Scenario 12 only: the server's instructions per delivery under
@@ -178,6 +179,14 @@ async fn run_store(
     }
     if wanted(7) {
         out(bench.backlog().await.unwrap_or_else(|e| failed("7", e)));
+    }
+    if wanted(10) && bench.store() == "postgres" {
+        for kill_one in [false, true] {
+            out(bench
+                .scale_out(kill_one)
+                .await
+                .unwrap_or_else(|e| failed("10", e)));
+        }
     }
     if wanted(12) && bench.store() == "postgres" {
         out(bench

@@ -18,6 +18,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 pub(crate) enum Role {
     All,
     Api,
+    /// Delivers only: no gRPC address.
+    Worker,
 }
 
 /// A running `selki-server` (selki-testkit's process); killed when dropped.
@@ -49,6 +51,7 @@ impl Server {
         let role = match role {
             Role::All => "all",
             Role::Api => "api",
+            Role::Worker => "worker",
         };
         let mut command = match wrapper.split_first() {
             Some((program, flags)) => {
@@ -70,7 +73,10 @@ impl Server {
         let process = ServerProcess::start(command)
             .map_err(|e| anyhow::anyhow!("starting {}: {e}", binary.display()))?;
         Ok(Self {
-            addr: process.addr.clone().context("no gRPC address")?,
+            addr: match role {
+                "worker" => String::new(),
+                _ => process.addr.clone().context("no gRPC address")?,
+            },
             metrics_addr: process.metrics.clone().context("no metrics address")?,
             process,
         })
