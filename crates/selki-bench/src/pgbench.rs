@@ -78,3 +78,53 @@ pub(crate) fn psql(database: &str, sql: &str) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
+
+/// What PostgreSQL has written: the cluster's WAL bytes, and the database's
+/// commits and rows inserted and updated.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Written {
+    pub(crate) wal_bytes: f64,
+    pub(crate) commits: f64,
+    pub(crate) inserted: f64,
+    pub(crate) updated: f64,
+}
+
+impl Written {
+    pub(crate) fn now(database_url: &str) -> anyhow::Result<Self> {
+        let row = psql(
+            database_url,
+            "SELECT (SELECT wal_bytes FROM pg_stat_wal), xact_commit, tup_inserted, tup_updated \
+             FROM pg_stat_database WHERE datname = current_database()",
+        )?;
+        let v: Vec<f64> = row
+            .split('|')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
+        anyhow::ensure!(v.len() == 4, "unexpected pg_stat answer: {row}");
+        Ok(Self {
+            wal_bytes: v[0],
+            commits: v[1],
+            inserted: v[2],
+            updated: v[3],
+        })
+    }
+
+    pub(crate) fn since(self, before: Self) -> Self {
+        Self {
+            wal_bytes: self.wal_bytes - before.wal_bytes,
+            commits: self.commits - before.commits,
+            inserted: self.inserted - before.inserted,
+            updated: self.updated - before.updated,
+        }
+    }
+}
+
+/// Bytes the stored events, deliveries and calls take, indexes included.
+pub(crate) fn stored_bytes(database_url: &str) -> anyhow::Result<f64> {
+    let text = psql(
+        database_url,
+        "SELECT pg_total_relation_size('events') + pg_total_relation_size('deliveries') \
+         + pg_total_relation_size('calls')",
+    )?;
+    text.parse().with_context(|| format!("a size, not {text}"))
+}

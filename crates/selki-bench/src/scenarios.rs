@@ -9,7 +9,7 @@ use selki_testkit::{Db, TestDatabase};
 
 use crate::callgrind::Callgrind;
 use crate::load::Load;
-use crate::pgbench::psql;
+use crate::pgbench::{Written, psql, stored_bytes};
 use crate::process::{Role, Server, histogram_totals, own_cpu_seconds, postgres_cpu_seconds};
 use crate::receiver::Receiver;
 use crate::report::{Row, percentile};
@@ -137,6 +137,11 @@ impl Bench {
         let mut s = self.setup(Role::All).await?;
         let webhook = s.add_webhooks(1, Duration::ZERO).await?.remove(0);
         let n = self.sizes.e2e_events;
+        let postgres = matches!(self.db, Db::Postgres);
+        let written = match postgres {
+            true => Some(Written::now(&s.database.url)?),
+            false => None,
+        };
         let cpu = Cpu::start(&s.server);
         let started = Instant::now();
         let sent = s.load.flood(n, 100, 8).await?;
@@ -159,7 +164,7 @@ impl Bench {
         let per_thousand = |seconds: f64| seconds * 1000.0 * 1000.0 / got.count.max(1) as f64;
         #[allow(clippy::cast_precision_loss)]
         let rss_mb = s.server.peak_rss() as f64 / (1024.0 * 1024.0);
-        let resources = Row::new("8", "resources during 3", self.store())
+        let mut resources = Row::new("8", "resources during 3", self.store())
             .figure("peak RSS", rss_mb, "MB")
             .figure("server CPU/1000", per_thousand(used.server), "ms")
             .figure("Postgres CPU/1000", per_thousand(used.postgres), "ms")
@@ -168,6 +173,21 @@ impl Bench {
                 r.get("peak RSS") < 150.0
                     && r.get("server CPU/1000") + r.get("Postgres CPU/1000") <= 150.0
             });
+        if let Some(before) = written {
+            // What each delivery costs PostgreSQL in writes: for sizing
+            // (docs/scaling.md), once every call is recorded.
+            s.recorded(got.count, Instant::now() + self.sizes.limit)
+                .await?;
+            let w = Written::now(&s.database.url)?.since(before);
+            #[allow(clippy::cast_precision_loss)]
+            let per = |x: f64| x / got.count.max(1) as f64;
+            resources = resources
+                .figure("WAL/delivery", per(w.wal_bytes), "B")
+                .figure("commits/delivery", per(w.commits), "commits")
+                .figure("rows inserted/delivery", per(w.inserted), "rows")
+                .figure("rows updated/delivery", per(w.updated), "rows")
+                .figure("stored/delivery", per(stored_bytes(&s.database.url)?), "B");
+        }
         s.finish().await;
         Ok(vec![delivered, resources])
     }
