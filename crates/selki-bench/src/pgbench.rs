@@ -87,25 +87,29 @@ pub(crate) struct Written {
     pub(crate) commits: f64,
     pub(crate) inserted: f64,
     pub(crate) updated: f64,
+    /// Updates that wrote no index entry (heap-only tuples).
+    pub(crate) hot_updated: f64,
 }
 
 impl Written {
     pub(crate) fn now(database_url: &str) -> anyhow::Result<Self> {
         let row = psql(
             database_url,
-            "SELECT (SELECT wal_bytes FROM pg_stat_wal), xact_commit, tup_inserted, tup_updated \
+            "SELECT (SELECT wal_bytes FROM pg_stat_wal), xact_commit, tup_inserted, tup_updated, \
+             (SELECT COALESCE(SUM(n_tup_hot_upd), 0) FROM pg_stat_user_tables) \
              FROM pg_stat_database WHERE datname = current_database()",
         )?;
         let v: Vec<f64> = row
             .split('|')
             .filter_map(|x| x.trim().parse().ok())
             .collect();
-        anyhow::ensure!(v.len() == 4, "unexpected pg_stat answer: {row}");
+        anyhow::ensure!(v.len() == 5, "unexpected pg_stat answer: {row}");
         Ok(Self {
             wal_bytes: v[0],
             commits: v[1],
             inserted: v[2],
             updated: v[3],
+            hot_updated: v[4],
         })
     }
 
@@ -115,6 +119,7 @@ impl Written {
             commits: self.commits - before.commits,
             inserted: self.inserted - before.inserted,
             updated: self.updated - before.updated,
+            hot_updated: self.hot_updated - before.hot_updated,
         }
     }
 }

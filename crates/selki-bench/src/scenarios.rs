@@ -186,6 +186,7 @@ impl Bench {
                 .figure("commits/delivery", per(w.commits), "commits")
                 .figure("rows inserted/delivery", per(w.inserted), "rows")
                 .figure("rows updated/delivery", per(w.updated), "rows")
+                .figure("of which HOT", per(w.hot_updated), "rows")
                 .figure("stored/delivery", per(stored_bytes(&s.database.url)?), "B");
         }
         s.finish().await;
