@@ -74,7 +74,9 @@ export function App() {
   return (
     <ConsoleContext.Provider value={value}>
       <Header />
-      <main id="main">{screen(route)}</main>
+      <main id="main" tabIndex={-1}>
+        {screen(route)}
+      </main>
     </ConsoleContext.Provider>
   );
 }

@@ -36,6 +36,11 @@ test("a console session creates, watches, debugs, changes and deletes a webhook 
   assert.ok(!page.url().includes("token"), page.url());
   await page.getByText("No webhooks yet").waitFor();
   await screen(page, "01-webhooks-empty");
+  // The skip link moves the keyboard past the header, route unchanged.
+  await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "main");
+  assert.ok(page.url().endsWith("#/"), page.url());
 
   // The wizard, by keyboard for its first step; a refused field is shown
   // in place, next to the field, on the step that holds it.
