@@ -3,59 +3,26 @@
 // live over gRPC-Web with a console session; a page of another origin is
 // refused by the browser (CORS).
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { reportFrom } from "../../sdk-wasm/test/chromium.mjs";
+import { ADMIN_KEY, repo, root, selkiServer, typedClient } from "./harness.mjs";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const repo = join(root, "..");
 const out = join(repo, "target/console-test");
-const ADMIN_KEY = "console-test-admin-key-0123456789";
-const bin = (name) => join(repo, "node_modules/.bin", name);
 let client;
 
 before(async () => {
   rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
-  execFileSync(bin("buf"), ["generate", "--template", "buf.gen.yaml"], { cwd: root, stdio: "inherit" });
-  execFileSync("node", [join(repo, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: root, stdio: "inherit" });
-  execFileSync(bin("esbuild"), ["test/page.ts", "--bundle", "--format=esm", "--target=es2020", `--outfile=${join(out, "page.js")}`, "--log-level=warning"], { cwd: root, stdio: "inherit" });
   // The client itself, for the test's own calls (Node has fetch).
-  execFileSync(bin("esbuild"), ["src/client.ts", "--bundle", "--format=esm", "--platform=node", `--outfile=${join(out, "client.mjs")}`, "--log-level=warning"], { cwd: root, stdio: "inherit" });
-  ({ selkiClient: client } = await import(join(out, "client.mjs")));
+  client = await typedClient(out);
+  execFileSync("node", [join(repo, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: root, stdio: "inherit" });
+  const esbuild = join(repo, "node_modules/.bin/esbuild");
+  execFileSync(esbuild, ["test/page.ts", "--bundle", "--format=esm", "--target=es2020", `--outfile=${join(out, "page.js")}`, "--log-level=warning"], { cwd: root, stdio: "inherit" });
 });
-
-/** selki-server on a fresh SQLite database; resolves with its address. */
-async function selkiServer(t, corsOrigin) {
-  const db = mkdtempSync(join(tmpdir(), "selki-console-"));
-  const args = ["--listen", "127.0.0.1:0", "--database-url", `sqlite://${db}/selki.db?mode=rwc`];
-  args.push("--cors-allow-origin", corsOrigin, "--allow-http-endpoints", "true", "--allow-destinations", "127.0.0.0/8");
-  const server = spawn(join(repo, "target/debug/selki-server"), args, {
-    env: { PATH: process.env.PATH, SELKI_ADMIN_KEY: ADMIN_KEY, SELKI_LOG: "warn" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise((resolve) => server.on("exit", resolve));
-  t.after(async () => {
-    server.kill("SIGKILL");
-    await exited;
-    rmSync(db, { recursive: true, force: true });
-  });
-  let printed = "";
-  return new Promise((resolve, reject) => {
-    server.stdout.on("data", (chunk) => {
-      printed += chunk;
-      const found = /listening on (\S+)/.exec(printed);
-      if (found) resolve(`http://${found[1]}`);
-    });
-    exited.then((code) => reject(new Error(`selki-server exited (${code}) before listening:\n${printed}`)));
-  });
-}
 
 /** Serves the page; `onReady` runs when it says its stream is open. */
 async function pageServer(t, onReady) {
@@ -81,7 +48,7 @@ test("a listed origin's page lists webhooks and watches calls live with a consol
   let submit = () => {};
   const listed = await pageServer(t, () => submit());
   const unlisted = await pageServer(t, () => {});
-  const api = await selkiServer(t, listed.origin);
+  const api = await selkiServer(t, ["--cors-allow-origin", listed.origin]);
   const admin = client(api, ADMIN_KEY);
 
   const receiver = createServer((req, res) => req.resume().on("end", () => res.end("ok")));

@@ -17,10 +17,10 @@ export const root = fileURLToPath(new URL("..", import.meta.url));
 export const repo = join(root, "..");
 export const ADMIN_KEY = "console-e2e-admin-key-0123456789";
 export const SCREENSHOTS = join(repo, "target/console-screenshots");
-const out = join(repo, "target/console-e2e");
 
-/** The typed client, built for Node (the page uses the same source). */
-export async function typedClient() {
+/** The typed client, built for Node into `out` (one per test file: they
+ *  run in parallel); the page uses the same source. */
+export async function typedClient(out = join(repo, "target/console-e2e")) {
   mkdirSync(out, { recursive: true });
   execFileSync(join(repo, "node_modules/.bin/buf"), ["generate", "--template", "buf.gen.yaml"], { cwd: root, stdio: "inherit" });
   const file = join(out, "client.mjs");

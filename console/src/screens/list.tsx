@@ -3,23 +3,27 @@
 import { useState } from "preact/hooks";
 
 import { useConsole } from "../app";
+import { type Problem, problem } from "../errors";
 import type { Webhook } from "../gen/selki/webhooks/v1/webhook_service_pb";
 import { Notice, useLoad } from "../ui";
 import { formatLabel } from "../words";
 
 export function WebhookList() {
   const { api, org, readOnly } = useConsole();
-  const [pages, setPages] = useState<string[]>([""]);
-  const listed = useLoad(async () => {
-    const webhooks: Webhook[] = [];
-    let next = "";
-    for (const token of pages) {
-      const page = await api.webhooks.listWebhooks({ organizationId: org, includeHealth: true, pageSize: 100, pageToken: token });
-      webhooks.push(...page.webhooks);
-      next = page.nextPageToken;
-    }
-    return { webhooks, next };
-  }, [pages.length]);
+  const list = (pageToken: string) => api.webhooks.listWebhooks({ organizationId: org, includeHealth: true, pageSize: 100, pageToken });
+  const first = useLoad(() => list(""), [api, org]);
+  // Later pages are fetched once each, as asked for, and kept.
+  const [more, setMore] = useState<{ webhooks: Webhook[]; next?: string }>({ webhooks: [] });
+  const listed = first.data && {
+    webhooks: [...first.data.webhooks, ...more.webhooks],
+    next: more.next ?? first.data.nextPageToken,
+  };
+  const [trouble, setTrouble] = useState<Problem>();
+  const showMore = (token: string) =>
+    list(token).then(
+      (page) => setMore({ webhooks: [...more.webhooks, ...page.webhooks], next: page.nextPageToken }),
+      (err: unknown) => setTrouble(problem(err)),
+    );
   return (
     <section aria-labelledby="webhooks-title">
       <div class="title-row">
@@ -30,11 +34,11 @@ export function WebhookList() {
           </a>
         )}
       </div>
-      <Notice problem={listed.problem} />
-      {listed.data && listed.data.webhooks.length === 0 && (
+      <Notice problem={first.problem ?? trouble} />
+      {listed && listed.webhooks.length === 0 && (
         <p class="empty">No webhooks yet. {readOnly ? "" : "Create one to hear about phishing simulations and threats as they happen."}</p>
       )}
-      {listed.data && listed.data.webhooks.length > 0 && (
+      {listed && listed.webhooks.length > 0 && (
         <div class="table-wrap">
           <table>
             <caption class="sr-only">Webhooks and their health over the last 24 hours</caption>
@@ -48,15 +52,15 @@ export function WebhookList() {
               </tr>
             </thead>
             <tbody>
-              {listed.data.webhooks.map((w) => (
+              {listed.webhooks.map((w) => (
                 <Row key={w.id} webhook={w} />
               ))}
             </tbody>
           </table>
         </div>
       )}
-      {listed.data?.next && (
-        <button type="button" onClick={() => setPages([...pages, listed.data?.next ?? ""])}>
+      {listed?.next && (
+        <button type="button" onClick={() => showMore(listed.next)}>
           Show more
         </button>
       )}

@@ -41,16 +41,7 @@ impl Callgrind {
     /// Switches instrumentation of the process on or off.
     pub(crate) fn counting(pid: u32, on: bool) -> anyhow::Result<()> {
         let state = if on { "on" } else { "off" };
-        let status = Command::new("callgrind_control")
-            .args(["-i", state, &pid.to_string()])
-            .output()
-            .context("running callgrind_control")?;
-        if !status.status.success() {
-            bail!(
-                "callgrind_control -i {state}: {}",
-                String::from_utf8_lossy(&status.stderr)
-            );
-        }
+        stdout(Command::new("callgrind_control").args(["-i", state, &pid.to_string()]))?;
         Ok(())
     }
 
@@ -66,24 +57,16 @@ impl Callgrind {
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .with_context(|| format!("no totals in {}", self.out.display()))
     }
-}
 
-impl Callgrind {
     /// The instructions spent in the software SHA-256 block function,
     /// which the native server runs with SHA extensions instead.
     pub(crate) fn software_sha256(&self) -> anyhow::Result<u64> {
-        let out = Command::new("callgrind_annotate")
-            .args(["--threshold=100"])
-            .arg(&self.out)
-            .output()
-            .context("running callgrind_annotate")?;
-        if !out.status.success() {
-            bail!(
-                "callgrind_annotate: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
+        let annotated = stdout(
+            Command::new("callgrind_annotate")
+                .arg("--threshold=100")
+                .arg(&self.out),
+        )?;
+        Ok(annotated
             .lines()
             .filter(|l| l.contains("sha2::sha256::soft::"))
             .filter_map(|l| {
@@ -95,4 +78,16 @@ impl Callgrind {
             })
             .sum())
     }
+}
+
+/// What a valgrind tool printed, or what it said went wrong.
+fn stdout(command: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{command:?}");
+    let out = command
+        .output()
+        .with_context(|| format!("running {shown}"))?;
+    if !out.status.success() {
+        bail!("{shown}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -118,22 +118,12 @@ fn ci() -> Result<(), Failed> {
             Cmd::new("cargo")
                 .args(["build", "-p", "selki-server"])
                 .run()?;
-            Cmd::new("node")
-                .args(["--test", "--test-reporter=spec"])
-                .args(node_test_files("console")?)
-                .dir(root().join("console"))
-                .run()
+            node_tests("console")
         },
     )?;
     step(
         "node tests, and the npm package in every runtime and bundler",
-        || {
-            Cmd::new("node")
-                .args(["--test", "--test-reporter=spec"])
-                .args(node_test_files("sdk-wasm")?)
-                .dir(root().join("sdk-wasm"))
-                .run()
-        },
+        || node_tests("sdk-wasm"),
     )?;
     // Node's summary closes the output: the last runner to report.
     Ok(())
@@ -209,6 +199,15 @@ fn files_under(dir: &Path) -> Result<std::collections::BTreeMap<String, Vec<u8>>
         }
     }
     Ok(found)
+}
+
+/// Runs a package's test files with Node's test runner.
+fn node_tests(package: &str) -> Result<(), Failed> {
+    Cmd::new("node")
+        .args(["--test", "--test-reporter=spec"])
+        .args(node_test_files(package)?)
+        .dir(root().join(package))
+        .run()
 }
 
 /// A package's test files: `test/` also holds fixtures (the projects the

@@ -82,6 +82,17 @@ pub(crate) async fn launch_process(database_url: &str, launch: Launch) -> Proces
 /// Runs a server to its end (a subcommand, or one that should refuse to
 /// start): its exit status and standard error. One still running after
 /// 30 s is killed and reported as a failure.
+/// Starts the server with `args` on a fresh SQLite database, expecting it
+/// to refuse them at start-up: what it said.
+pub(crate) async fn refused_at_start(args: &[&str]) -> String {
+    let db = selki_testkit::TestDatabase::create(selki_testkit::Db::Sqlite)
+        .await
+        .expect("sqlite");
+    let (status, stderr) = run_to_exit(&db.url, &Launch::args(args));
+    assert!(!status.success(), "{args:?} was accepted");
+    stderr
+}
+
 pub(crate) fn run_to_exit(
     database_url: &str,
     launch: &Launch,
