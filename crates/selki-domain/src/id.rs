@@ -14,17 +14,29 @@ use crate::UnixMs;
 /// one millisecond: the random part counts up. (Across processes, order
 /// holds to the millisecond.) Process-wide by nature, hence a static; the
 /// time comes from the caller's clock.
-static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+static GENERATOR: Mutex<(Generator, u64)> = Mutex::new((Generator::new(), 0));
+
+/// A clock that stepped back further than this starts the ids again from
+/// its time: an id's time says which day's partition holds its row, so it
+/// must not stay ahead of the clock for long.
+const STEP_BACK_MS: u64 = 1_000;
 
 fn next_ulid(now: UnixMs) -> Ulid {
-    let mut generator = GENERATOR
+    let mut guard = GENERATOR
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let at = UNIX_EPOCH + Duration::from_millis(now.as_millis().max(0).cast_unsigned());
+    let (generator, last_ms) = &mut *guard;
+    let ms = now.as_millis().max(0).cast_unsigned();
+    if *last_ms > ms + STEP_BACK_MS {
+        *generator = Generator::new();
+    }
+    let at = UNIX_EPOCH + Duration::from_millis(ms);
     // Overflow needs 2^80 ids in one millisecond; then fresh randomness.
-    generator
+    let id = generator
         .generate_from_datetime(at)
-        .unwrap_or_else(|overflow| overflow.commit_overflow_random())
+        .unwrap_or_else(|overflow| overflow.commit_overflow_random());
+    *last_ms = id.timestamp_ms();
+    id
 }
 
 /// The text is not an id of the expected kind.
@@ -147,5 +159,28 @@ impl fmt::Display for OrganizationId {
 impl fmt::Debug for OrganizationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "org:{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventId;
+    use crate::UnixMs;
+
+    #[test]
+    fn an_id_made_after_the_clock_stepped_back_a_day_carries_the_clocks_time() {
+        // Times of their own, so no other test's ids come between.
+        let day = 86_400_000;
+        let earlier = UnixMs::from_millis(1_600_000_000_000);
+        let later = EventId::at(UnixMs::from_millis(earlier.as_millis() + day));
+        let after_the_step = EventId::at(earlier);
+        assert!(after_the_step >= EventId::first_at(earlier));
+        assert!(after_the_step < EventId::first_at(UnixMs::from_millis(earlier.as_millis() + 1)));
+        assert!(later > after_the_step);
+        let within_a_second = EventId::at(UnixMs::from_millis(earlier.as_millis() - 500));
+        assert!(
+            within_a_second > after_the_step,
+            "a small step back keeps the order"
+        );
     }
 }

@@ -72,13 +72,53 @@ impl Backend {
     /// (scenario 8: 0.41 HOT updates per delivery at 70, 0.97 at 40; WAL
     /// per delivery −10%, and the table with its indexes smaller, since
     /// a HOT claim adds no index entries).
-    pub(crate) async fn after_migrations(self, pool: &AnyPool) -> Result<(), StoreError> {
+    ///
+    /// And `calls` and `events` partitioned by day (`partitions.rs`), so
+    /// that retention drops days instead of deleting rows.
+    pub(crate) async fn after_migrations(
+        self,
+        pool: &AnyPool,
+        now: selki_domain::UnixMs,
+    ) -> Result<(), StoreError> {
         if self == Self::Postgres {
             sqlx::query("ALTER TABLE deliveries SET (fillfactor = 40)")
                 .execute(pool)
                 .await?;
+            crate::partitions::install(pool, now).await?;
         }
         Ok(())
+    }
+
+    /// Retention's first step for a partitioned table: PostgreSQL makes
+    /// the coming days' partitions and drops the days wholly before
+    /// `before` (the rows dropped); SQLite's tables are not partitioned.
+    pub(crate) async fn drop_days(
+        self,
+        pool: &AnyPool,
+        t: crate::partitions::Partitioned,
+        now: selki_domain::UnixMs,
+        before: selki_domain::UnixMs,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Self::Postgres => {
+                crate::partitions::ensure(pool, now).await?;
+                crate::partitions::drop_before(pool, t, before).await
+            }
+            Self::Sqlite => Ok(0),
+        }
+    }
+
+    /// The tables whose old rows retention deletes one by one: SQLite's
+    /// whole table; PostgreSQL's partitions that are not days.
+    pub(crate) async fn row_pruned(
+        self,
+        pool: &AnyPool,
+        t: crate::partitions::Partitioned,
+    ) -> Result<Vec<String>, StoreError> {
+        match self {
+            Self::Postgres => crate::partitions::row_pruned(pool, t).await,
+            Self::Sqlite => Ok(vec![t.table.to_owned()]),
+        }
     }
 
     /// A write transaction. SQLite's takes the write lock at once: a

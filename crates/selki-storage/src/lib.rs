@@ -24,6 +24,7 @@ mod maintenance;
 mod migrations;
 mod model;
 mod operational;
+mod partitions;
 mod record;
 mod sealing;
 mod signals;
@@ -159,7 +160,9 @@ impl Store {
             .run(&self.pool)
             .await
             .map_err(StoreError::Migrate)?;
-        self.backend.after_migrations(&self.pool).await?;
+        self.backend
+            .after_migrations(&self.pool, self.now())
+            .await?;
         let sealed = self.seal_plaintext_headers().await?;
         if sealed > 0 {
             tracing::info!(

@@ -1,8 +1,9 @@
 //! Work on many rows at once: recovering failed deliveries, the queue's
 //! gauges, and retention.
 
-use selki_domain::{CallTrigger, EventId, EventTypes, UnixMs, WebhookId};
+use selki_domain::{CallId, CallTrigger, EventId, EventTypes, UnixMs, WebhookId};
 
+use crate::partitions;
 use crate::sql::{count, int, opt_time, status, statuses};
 use crate::stats::BUCKET;
 use crate::{Scope, Store, StoreError};
@@ -234,8 +235,9 @@ impl Store {
     /// clock says, so a clock run ahead cannot empty the tables.
     pub async fn newest_activity(&self) -> Result<Option<UnixMs>, StoreError> {
         let row = sqlx::query(
-            "SELECT (SELECT MAX(started_at) FROM calls) AS calls, \
-             (SELECT MAX(created_at) FROM events) AS events",
+            // By id, which sorts by time and is indexed everywhere.
+            "SELECT (SELECT started_at FROM calls ORDER BY id DESC LIMIT 1) AS calls, \
+             (SELECT created_at FROM events ORDER BY id DESC LIMIT 1) AS events",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -246,7 +248,8 @@ impl Store {
     /// calls, finished (succeeded or cancelled) deliveries without calls,
     /// recoverable (failed, skipped) ones past the recovery window, events
     /// without deliveries, and rollups. Small batches keep each statement
-    /// short; call again while it removes anything.
+    /// short; call again while it removes anything. On PostgreSQL, whole
+    /// days of calls and events go first (`partitions.rs`).
     pub async fn prune(&self, cutoffs: Cutoffs, batch: u32) -> Result<Pruned, StoreError> {
         let before = cutoffs.finished_before;
         let limit = i64::from(batch);
@@ -260,42 +263,21 @@ impl Store {
         };
         // Whole buckets only: those that ended before the cut-off.
         let rollup_cutoff = before.minus(BUCKET);
-        Ok(Pruned {
-            calls: run(
-                "DELETE FROM calls WHERE id IN \
-                (SELECT id FROM calls WHERE started_at < $1 LIMIT $2)",
-                before,
-            )
-            .await?,
-            deliveries: run(
-                concat!(
-                    "DELETE FROM deliveries WHERE id IN \
-                    (SELECT d.id FROM deliveries d WHERE d.status IN ",
-                    statuses!(Succeeded, Cancelled),
-                    " AND d.updated_at < $1 \
-                     AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)"
-                ),
-                before,
-            )
+        let calls = self.prune_calls(before, limit).await?;
+        let deliveries = self
+            .prune_deliveries(statuses!(Succeeded, Cancelled), before, limit)
             .await?
-                + run(
-                    concat!(
-                        "DELETE FROM deliveries WHERE id IN \
-                        (SELECT d.id FROM deliveries d WHERE d.status IN ",
-                        statuses!(Failed, Skipped),
-                        " AND d.updated_at < $1 \
-                         AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id) LIMIT $2)"
-                    ),
+            + self
+                .prune_deliveries(
+                    statuses!(Failed, Skipped),
                     cutoffs.recoverable_before,
+                    limit,
                 )
-                .await?,
-            events: run(
-                "DELETE FROM events WHERE id IN \
-                (SELECT e.id FROM events e WHERE e.created_at < $1 \
-                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
-                before,
-            )
-            .await?,
+                .await?;
+        Ok(Pruned {
+            calls,
+            deliveries,
+            events: self.prune_events(before, limit).await?,
             rollups: run(
                 "DELETE FROM call_rollups WHERE bucket_start IN \
                 (SELECT DISTINCT bucket_start FROM call_rollups \
@@ -319,5 +301,90 @@ impl Store {
             )
             .await?,
         })
+    }
+    async fn prune_calls(&self, before: UnixMs, limit: i64) -> Result<u64, StoreError> {
+        let now = self.now();
+        let mut pruned = (self.backend)
+            .drop_days(&self.pool, partitions::CALLS, now, before)
+            .await?;
+        for table in self
+            .backend
+            .row_pruned(&self.pool, partitions::CALLS)
+            .await?
+        {
+            pruned += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE id IN \
+                 (SELECT id FROM {table} WHERE started_at < $1 LIMIT $2)"
+            )))
+            .bind(before.as_millis())
+            .bind(limit)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(pruned)
+    }
+
+    /// Deliveries in `statuses` last changed before `before`, without
+    /// calls. Their calls all started before their last change, so only
+    /// calls older than that (and a margin for clocks) are looked at: on
+    /// PostgreSQL, the few partitions retention has not dropped yet.
+    async fn prune_deliveries(
+        &self,
+        statuses: &str,
+        before: UnixMs,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        const CLOCKS: std::time::Duration = std::time::Duration::from_secs(3600);
+        let sql = format!(
+            "DELETE FROM deliveries WHERE id IN \
+             (SELECT d.id FROM deliveries d WHERE d.status IN {statuses} AND d.updated_at < $1 \
+              AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.delivery_id = d.id AND c.id < $3) \
+              LIMIT $2)"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(before.as_millis())
+            .bind(limit)
+            .bind(CallId::first_at(before.plus(CLOCKS)).to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Events without deliveries, with their client ids (one transaction,
+    /// so a client id is never left pointing at no event).
+    async fn prune_events(&self, before: UnixMs, limit: i64) -> Result<u64, StoreError> {
+        let now = self.now();
+        let mut pruned = (self.backend)
+            .drop_days(&self.pool, partitions::EVENTS, now, before)
+            .await?;
+        for table in self
+            .backend
+            .row_pruned(&self.pool, partitions::EVENTS)
+            .await?
+        {
+            let old = format!(
+                "SELECT e.id FROM {table} e WHERE e.created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \
+                 ORDER BY e.id LIMIT $2"
+            );
+            let mut tx = self.begin().await?;
+            let delete = |sql: String| {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(before.as_millis())
+                    .bind(limit)
+            };
+            delete(format!(
+                "DELETE FROM event_client_ids WHERE event_id IN ({old})"
+            ))
+            .execute(&mut *tx)
+            .await?;
+            pruned += delete(format!("DELETE FROM {table} WHERE id IN ({old})"))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await.map_err(StoreError::at_commit)?;
+        }
+        Ok(pruned)
     }
 }

@@ -4,7 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const MIGRATIONS: [(i64, &str, &str); 7] = [
+const MIGRATIONS: [(i64, &str, &str); 8] = [
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (
         2,
@@ -35,6 +35,11 @@ const MIGRATIONS: [(i64, &str, &str); 7] = [
         7,
         "console sessions",
         include_str!("../migrations/0007_console_sessions.sql"),
+    ),
+    (
+        8,
+        "event client ids",
+        include_str!("../migrations/0008_event_client_ids.sql"),
     ),
 ];
 

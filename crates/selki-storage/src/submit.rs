@@ -121,6 +121,7 @@ impl Store {
         for chunk in fresh.chunks(EVENTS_PER_INSERT) {
             insert_events(&mut tx, chunk, now).await?;
         }
+        claim_client_ids(&mut tx, &fresh).await?;
         for chunk in deliveries.chunks(DELIVERIES_PER_INSERT) {
             insert_deliveries(&mut tx, chunk, now).await?;
         }
@@ -229,6 +230,34 @@ pub(crate) async fn insert_events(
             .bind(event.traceparent.as_ref().map(|t| t.as_str().to_owned()));
     }
     query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Takes each fresh event's client event id: the table's unique key is
+/// what makes the loser of two racing submissions roll back and find the
+/// winner's event.
+async fn claim_client_ids(
+    tx: &mut Transaction<'static, Any>,
+    fresh: &[(&NewEvent, EventId, u32)],
+) -> Result<(), StoreError> {
+    let claimed: Vec<(&NewEvent, &str, EventId)> = fresh
+        .iter()
+        .filter_map(|(event, id, _)| Some((*event, event.client_event_id.as_deref()?, *id)))
+        .collect();
+    for chunk in claimed.chunks(EVENTS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO event_client_ids (organization_id, client_event_id, event_id) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event, client_event_id, id) in chunk {
+            query = query
+                .bind(event.organization.as_str().to_owned())
+                .bind((*client_event_id).to_owned())
+                .bind(id.to_string());
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

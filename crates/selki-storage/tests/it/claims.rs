@@ -31,7 +31,7 @@ selki_testkit::on_both_stores!(crate::harness::TestStore::new =>
 const LEASE: Duration = Duration::from_secs(30);
 const CLICKED: EventType = EventType::PhishingEmailClicked;
 
-async fn setup(t: &TestStore, events: u8) {
+pub(crate) async fn setup(t: &TestStore, events: u8) {
     t.store
         .create_webhook(&new_webhook("acme", &[CLICKED], true))
         .await
@@ -44,7 +44,7 @@ async fn setup(t: &TestStore, events: u8) {
 
 /// Claims like the worker: every webhook with due deliveries, up to
 /// `limit` each.
-async fn claim(
+pub(crate) async fn claim(
     store: &selki_storage::Store,
     worker: &str,
     limit: u32,
@@ -54,7 +54,7 @@ async fn claim(
     store.claim_due(worker, LEASE, &wants).await
 }
 
-fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
+pub(crate) fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
     Attempt {
         claimed: claimed.clone(),
         call: Some(call(claimed, outcome, 42)),
@@ -407,7 +407,7 @@ async fn retention_sweeps_the_in_flight_rows_a_deleted_limited_webhook_left(t: &
     assert_eq!(t.store.prune(cutoff, 1000).await.expect("prune").total(), 0);
 }
 
-fn window(before: UnixMs) -> Cutoffs {
+pub(crate) fn window(before: UnixMs) -> Cutoffs {
     Cutoffs {
         finished_before: before,
         recoverable_before: before.minus(Duration::from_secs(60 * 24 * 3600)),

@@ -3,4 +3,5 @@
 
 mod claims;
 mod harness;
+mod partitions;
 mod scenarios;
