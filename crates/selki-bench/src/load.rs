@@ -43,9 +43,18 @@ impl Load {
     /// A webhook of the bench organization for clicked events:
     /// `(id, signing secret)`.
     pub(crate) async fn create_webhook(&self, url: &str) -> anyhow::Result<(String, String)> {
+        self.create_webhook_in(ORG, url).await
+    }
+
+    /// The same in another organization.
+    pub(crate) async fn create_webhook_in(
+        &self,
+        organization: &str,
+        url: &str,
+    ) -> anyhow::Result<(String, String)> {
         let created = WebhookServiceClient::new(self.channel(0))
             .create_webhook(authed(pb::CreateWebhookRequest {
-                organization_id: ORG.into(),
+                organization_id: organization.into(),
                 name: "bench".into(),
                 url: url.into(),
                 event_types: vec![pb::EventType::PhishingEmailError as i32],
@@ -230,6 +239,46 @@ impl Load {
             }
         });
         Ok(rx)
+    }
+}
+
+impl Load {
+    /// How long the first page of a webhook's Recent Calls takes.
+    pub(crate) async fn time_list_calls(&self, webhook: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let calls = WebhookServiceClient::new(self.channel(0))
+            .list_calls(authed(pb::ListCallsRequest {
+                webhook_id: webhook.into(),
+                page_size: 50,
+                ..Default::default()
+            }))
+            .await
+            .context("listing calls")?
+            .into_inner()
+            .calls;
+        let took = started.elapsed();
+        anyhow::ensure!(calls.len() == 50, "a first page of {} calls", calls.len());
+        Ok(took)
+    }
+
+    /// How long a webhook's statistics over `window` take: their total calls.
+    pub(crate) async fn time_stats(
+        &self,
+        webhook: &str,
+        window: Duration,
+    ) -> anyhow::Result<(Duration, u64)> {
+        let started = Instant::now();
+        let stats = WebhookServiceClient::new(self.channel(0))
+            .get_webhook_stats(authed(pb::GetWebhookStatsRequest {
+                webhook_id: webhook.into(),
+                window: Some(window.try_into()?),
+            }))
+            .await
+            .context("statistics")?
+            .into_inner();
+        let took = started.elapsed();
+        let total = stats.stats.map_or(0, |s| s.total_calls);
+        Ok((took, total))
     }
 }
 

@@ -48,7 +48,7 @@ struct Args {
     /// `--server-arg=--worker-per-webhook=64` (repeat for more).
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
-    /// Scenarios to run (1-10, 12) [default: all but 12].
+    /// Scenarios to run (1-12) [default: all but 12].
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// Scenario 12 only: the server's instructions per delivery under
@@ -186,6 +186,12 @@ async fn run_store(
                 .scale_out(kill_one)
                 .await
                 .unwrap_or_else(|e| failed("10", e)));
+        }
+    }
+    if wanted(11) && bench.store() == "postgres" {
+        match bench.aged(bench.sizes.aged).await {
+            Ok(rows) => rows.into_iter().for_each(&mut *out),
+            Err(e) => out(failed("11", e)),
         }
     }
     if wanted(12) && bench.store() == "postgres" {

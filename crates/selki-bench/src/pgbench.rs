@@ -124,12 +124,16 @@ impl Written {
     }
 }
 
-/// Bytes the stored events, deliveries and calls take, indexes included.
+/// Bytes the stored events, deliveries and calls take, indexes included
+/// (every partition of a partitioned table).
 pub(crate) fn stored_bytes(database_url: &str) -> anyhow::Result<f64> {
     let text = psql(
         database_url,
-        "SELECT pg_total_relation_size('events') + pg_total_relation_size('deliveries') \
-         + pg_total_relation_size('calls')",
+        "SELECT sum(pg_total_relation_size(relid)) FROM (\
+         SELECT relid FROM pg_partition_tree('events') UNION ALL \
+         SELECT relid FROM pg_partition_tree('calls') UNION ALL \
+         SELECT relid FROM pg_partition_tree('deliveries') UNION ALL \
+         SELECT relid FROM pg_partition_tree('event_client_ids')) t",
     )?;
     text.parse().with_context(|| format!("a size, not {text}"))
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use selki_testkit::{Db, TestDatabase};
 
+mod aged;
+
 use crate::callgrind::Callgrind;
 use crate::load::Load;
 use crate::pgbench::{Written, psql, stored_bytes};
@@ -28,6 +30,7 @@ pub(crate) struct Sizes {
     /// Scenario 12: deliveries counted, after this many uncounted.
     pub(crate) counted_deliveries: usize,
     pub(crate) warm_up_deliveries: usize,
+    pub(crate) aged: aged::Aged,
     /// No scenario runs longer than this.
     pub(crate) limit: Duration,
 }
@@ -45,6 +48,12 @@ impl Sizes {
             pgbench_for: Duration::from_secs(10),
             counted_deliveries: 2000,
             warm_up_deliveries: 200,
+            // 31 days: 5 million events, 10 million calls.
+            aged: aged::Aged {
+                events_per_day: 161_291,
+                reads: 200,
+                week: 7,
+            },
             limit: Duration::from_secs(300),
         }
     }
@@ -62,6 +71,11 @@ impl Sizes {
             pgbench_for: Duration::from_secs(2),
             counted_deliveries: 100,
             warm_up_deliveries: 20,
+            aged: aged::Aged {
+                events_per_day: 500,
+                reads: 5,
+                week: 2,
+            },
             limit: Duration::from_secs(60),
         }
     }

@@ -90,6 +90,20 @@ pub(crate) async fn install(pool: &AnyPool, now: UnixMs) -> Result<(), StoreErro
 /// rows wait in the default partition (a clock that jumped ahead). The
 /// default's older rows are the events kept from dropped days: they stay.
 pub(crate) async fn ensure(pool: &AnyPool, now: UnixMs) -> Result<(), StoreError> {
+    // Retention calls this before each batch: look before taking the lock.
+    // (Rows wait in the default only for days that have no partition.)
+    let missing = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) AS n FROM (VALUES ('calls'), ('events')) AS t (name), \
+         generate_series(0, {DAYS_AHEAD}) AS d \
+         WHERE to_regclass(t.name || '_' || to_char(to_timestamp(($1 + d * {DAY_MS}) / 1000) \
+               AT TIME ZONE 'UTC', 'YYYYMMDD')) IS NULL"
+    )))
+    .bind(day_start(now))
+    .fetch_one(pool)
+    .await?;
+    if int(&missing, "n")? == 0 {
+        return Ok(());
+    }
     let mut tx = locked(pool).await?;
     ensure_days(&mut tx, now).await?;
     tx.commit().await?;
@@ -106,9 +120,16 @@ pub(crate) async fn drop_before(
     let bound = floor_id(t, before);
     let mut dropped = 0;
     for part in partitions(pool, t).await? {
-        if part.to <= bound {
-            dropped += drop_partition(pool, t, &part).await?;
+        if part.to > bound {
+            continue;
         }
+        // Finished deliveries go first (retention deletes them in batches
+        // before it comes back here): only the few events that deliveries
+        // kept longer still need are carried over.
+        if t.table == EVENTS.table && finished_deliveries_remain(pool, &part).await? {
+            continue;
+        }
+        dropped += drop_partition(pool, t, &part).await?;
     }
     Ok(dropped)
 }
@@ -213,6 +234,22 @@ fn parse_bound(expr: &str) -> Option<(Option<String>, String)> {
     Some((quoted(from), quoted(to)?))
 }
 
+/// Does a succeeded or cancelled delivery still refer to an event of this
+/// partition?
+async fn finished_deliveries_remain(pool: &AnyPool, part: &Partition) -> Result<bool, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM deliveries \
+         WHERE event_id >= $1 AND event_id < $2 AND status IN ",
+        crate::sql::statuses!(Succeeded, Cancelled),
+        " LIMIT 1) d"
+    ))
+    .bind(part.from.clone().unwrap_or_default())
+    .bind(part.to.clone())
+    .fetch_one(pool)
+    .await?;
+    Ok(int(&row, "n")? > 0)
+}
+
 /// Sets aside the events of a partition about to be dropped that a
 /// delivery still refers to, and deletes the client ids of the others.
 /// Returns how many are kept.
@@ -277,6 +314,11 @@ async fn drop_partition(
     if kept > 0 {
         // No partition takes their ids any more: the default does.
         sqlx::query("INSERT INTO events SELECT * FROM kept_events")
+            .execute(&mut *tx)
+            .await?;
+        // Its statistics must know it grew, or retention's row-by-row
+        // deletes there would be planned as if it were large or empty.
+        sqlx::query("ANALYZE events_default")
             .execute(&mut *tx)
             .await?;
     }
