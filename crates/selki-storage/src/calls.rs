@@ -145,7 +145,7 @@ impl Store {
             .bind(filter.trigger.map(CallTrigger::as_str))
             .bind(boundary.map(|id| id.to_string()))
             .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         let calls: Vec<CallRecord> = rows.iter().map(call_from).collect::<Result<_, _>>()?;
         // A page that is not full was cut by the scan's bound, if it had one.
@@ -167,7 +167,7 @@ impl Store {
         .bind(webhook.to_string())
         .bind(after.map(|id| id.to_string()))
         .bind(i64::from(self.limits.scan_budget.max(1) - 1))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         row.map(|row| parsed("id", &text(&row, "id")?, CallId::parse))
             .transpose()
@@ -189,7 +189,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(scope.organization().map(str::to_owned))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut call = call_from(&row)?;
@@ -212,7 +212,7 @@ impl Store {
             for id in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(&self.pool).await? {
+            for row in query.fetch_all(&self.reads).await? {
                 let call = call_from(&row)?;
                 if let Some(delivery) = call.delivery_id {
                     last.insert(delivery, call);
@@ -241,7 +241,7 @@ impl Store {
         for id in ids {
             query = query.bind(id.to_string());
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reads).await?;
         rows.iter().map(call_from).collect()
     }
 

@@ -84,6 +84,8 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The API's reads: `pool` itself, or SQLite's readers.
+    reads: AnyPool,
     backend: Backend,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
@@ -109,11 +111,13 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url);
         let pool = backend.pool(url).await?;
+        let reads = backend.read_pool(url, &pool).await?;
         let started = clock.now();
         let postgres_url = backend.listens_at(url);
         let sqlite_path = backend.sqlite_file(url);
         let mut store = Self {
             pool,
+            reads,
             backend,
             keyring: Arc::new(keyring),
             clock,
@@ -177,6 +181,7 @@ impl Store {
     pub async fn close(&self) {
         self.signals.stop();
         self.pool.close().await;
+        self.reads.close().await;
     }
 
     /// The store never reads the clock itself: this is the injected one.

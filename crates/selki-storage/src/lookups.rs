@@ -57,7 +57,7 @@ impl Store {
             .bind(value)
             .bind(scope.organization().map(str::to_owned))
             .bind(organization)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut event = event_from(&row)?;
@@ -69,7 +69,7 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event.id.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         let deliveries = self.delivery_views(&rows).await?;
         Ok(Some((event, deliveries)))
@@ -97,7 +97,7 @@ impl Store {
             .bind(filter.event_type.map(|t| t.as_str()))
             .bind(filter.client_event_id.clone())
             .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         rows.iter().map(event_from).collect()
     }
@@ -161,7 +161,7 @@ impl Store {
                     .bind(boundary.map(|id| id.to_string()))
                     .bind(now.as_millis())
                     .bind(i64::from(page.limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reads)
                     .await?,
             );
         }
@@ -191,7 +191,7 @@ impl Store {
             .bind(webhook.to_string())
             .bind(after.map(|id| id.to_string()))
             .bind(i64::from(self.limits.scan_budget.max(1) - 1))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.map(|row| parsed("id", &text(&row, "id")?, DeliveryId::parse))
             .transpose()

@@ -207,7 +207,7 @@ impl Store {
         ))
         .bind(id.to_string())
         .bind(scope.organization().map(str::to_owned))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let mut stats = WebhookStats {
@@ -241,7 +241,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(since.floor_to(BUCKET).as_millis())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         let mut all = Latencies::default();
         let mut by_status: BTreeMap<u16, u64> = BTreeMap::new();
@@ -316,7 +316,7 @@ impl Store {
         for webhook in webhooks {
             query = query.bind(webhook.to_string());
         }
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.reads).await? {
             let webhook = parsed("webhook_id", &text(&row, "webhook_id")?, WebhookId::parse)?;
             let calls = count(&row, "calls")?;
             let day: &mut DayOfCalls = found.entry(webhook).or_default();

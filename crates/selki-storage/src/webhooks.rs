@@ -141,7 +141,7 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
             .bind(scope.organization().map(str::to_owned))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(|r| self.webhook_from(r)).transpose()
     }
@@ -163,7 +163,7 @@ impl Store {
             .bind(filter.enabled.map(flag))
             .bind(page.after.map(|id| id.to_string()))
             .bind(i64::from(page.limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         rows.iter().map(|r| self.webhook_from(r)).collect()
     }
