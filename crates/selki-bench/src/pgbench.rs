@@ -125,15 +125,17 @@ impl Written {
 }
 
 /// Bytes the stored events, deliveries and calls take, indexes included
-/// (every partition of a partitioned table).
+/// (every partition of a partitioned table: `pg_partition_tree` lists
+/// nothing for a plain one, `pg_total_relation_size` nothing for a
+/// partitioned one).
 pub(crate) fn stored_bytes(database_url: &str) -> anyhow::Result<f64> {
     let text = psql(
         database_url,
-        "SELECT sum(pg_total_relation_size(relid)) FROM (\
-         SELECT relid FROM pg_partition_tree('events') UNION ALL \
-         SELECT relid FROM pg_partition_tree('calls') UNION ALL \
-         SELECT relid FROM pg_partition_tree('deliveries') UNION ALL \
-         SELECT relid FROM pg_partition_tree('event_client_ids')) t",
+        "SELECT sum(CASE WHEN c.relkind = 'p' THEN \
+           (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(c.oid)) \
+           ELSE pg_total_relation_size(c.oid) END) \
+         FROM pg_class c WHERE c.relkind IN ('r', 'p') AND c.relispartition = false \
+         AND c.relname IN ('events', 'calls', 'deliveries', 'event_client_ids')",
     )?;
     text.parse().with_context(|| format!("a size, not {text}"))
 }

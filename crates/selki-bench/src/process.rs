@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use selki_testkit::ServerProcess;
 
 pub(crate) const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
-pub(crate) const SECRET_KEYS: &str = "b1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+const SECRET_KEYS: &str = "b1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 /// Linux reports CPU time in USER_HZ ticks, 100 per second on every
 /// architecture the kernel builds for today.
 const TICKS_PER_SECOND: f64 = 100.0;

@@ -38,6 +38,7 @@ struct Inner {
     watch_streams: Gauge,
     watch_reads: Counter,
     retention_passes: Counter,
+    retention_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -118,6 +119,15 @@ impl Metrics {
             "Retention passes finished (calls, deliveries and events pruned)",
             retention_passes.clone(),
         );
+        // A pass drops days whole and deletes the rest in batches: from
+        // milliseconds to minutes for a day of a busy database.
+        let retention_duration =
+            Histogram::new([0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]);
+        registry.register(
+            "retention_pass_duration_seconds",
+            "How long each retention pass took",
+            retention_duration.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -132,6 +142,7 @@ impl Metrics {
                 watch_streams,
                 watch_reads,
                 retention_passes,
+                retention_duration,
             }),
         }
     }
@@ -161,8 +172,9 @@ impl Metrics {
             .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
-    pub(crate) fn retention_pass(&self) {
+    pub(crate) fn retention_pass(&self, took: std::time::Duration) {
         self.inner.retention_passes.inc();
+        self.inner.retention_duration.observe(took.as_secs_f64());
     }
 
     /// One database read made to feed WatchCalls streams.

@@ -539,6 +539,7 @@ async fn prune(store: Store, dispatcher: Dispatcher, retention: Duration, recove
     const EVERY: Duration = Duration::from_secs(300);
     const BATCH: u32 = 1000;
     loop {
+        let started = Instant::now();
         match cutoffs(&store, &dispatcher, retention, recovery).await {
             Ok(cutoffs) => loop {
                 match store.prune(cutoffs, BATCH).await {
@@ -554,7 +555,7 @@ async fn prune(store: Store, dispatcher: Dispatcher, retention: Duration, recove
             },
             Err(err) => tracing::warn!(error = %err, "pruning failed"),
         }
-        dispatcher.metrics().retention_pass();
+        dispatcher.metrics().retention_pass(started.elapsed());
         tokio::time::sleep(EVERY).await;
     }
 }

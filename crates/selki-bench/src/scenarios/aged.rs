@@ -5,20 +5,17 @@
 //! organization. Then: Recent Calls' first page and 30 days of statistics
 //! for the busy webhook, scenario 3's load, the retention pass that
 //! removes the oldest day, and a simulated week (a day of traffic added by
-//! SQL, then retention as of that day's end, then VACUUM standing in for
-//! autovacuum), the stored size after each day.
+//! SQL, then a worker's retention pass as of that day's end, then VACUUM
+//! standing in for autovacuum), the stored size after each day. Every
+//! pass is the real server's, timed by its own histogram.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use selki_domain::{Clock, UnixMs};
-use selki_storage::{Cutoffs, Keyring, Pruned, Store};
 use selki_testkit::Db;
 
 use super::{Bench, Setup};
 use crate::pgbench::{psql, stored_bytes};
-use crate::process::{Role, histogram_totals};
+use crate::process::{Role, Server, histogram_totals};
 use crate::report::{Row, percentile};
 
 const DAY: i64 = 86_400_000;
@@ -26,7 +23,6 @@ const DAY: i64 = 86_400_000;
 /// has a day to remove.
 const DAYS: i64 = 31;
 const RETENTION: i64 = 30 * DAY;
-const RECOVERY: i64 = 90 * DAY;
 /// Webhooks of the other organization sharing the history.
 const OTHERS: usize = 9;
 
@@ -51,12 +47,12 @@ impl Bench {
         for _ in 0..OTHERS {
             webhooks.push(s.load.create_webhook_in("bench-other", &url).await?.0);
         }
-        let today = UnixMs::from_millis(now_ms().div_euclid(DAY) * DAY);
+        let today = now_ms().div_euclid(DAY) * DAY;
         let started = Instant::now();
         for day in (1..=DAYS).rev() {
             generate_day(
                 &s.database.url,
-                today.as_millis() - day * DAY,
+                today - day * DAY,
                 sizes.events_per_day,
                 &webhooks,
             )?;
@@ -64,7 +60,7 @@ impl Bench {
         // An old database has been vacuumed and analysed by autovacuum.
         psql(&s.database.url, "VACUUM ANALYZE")?;
         let generated = started.elapsed();
-        let calls: f64 = psql(&s.database.url, "SELECT count(*) FROM calls")?.parse()?;
+        let calls = count(&s.database.url, "calls")?;
 
         let reads = self.reads(&s, &busy, sizes.reads).await?;
         let live = self.live_load(&mut s, &busy).await?;
@@ -72,10 +68,14 @@ impl Bench {
             database, server, ..
         } = s;
         server.stop();
-        let kept = Retention::open(&database.url, today).await?;
-        let first = kept.pass(today).await?;
-        let week = kept.week(&database.url, today, sizes, &webhooks).await?;
-        kept.store.close().await;
+        let url = database.url.clone();
+        let before = (count(&url, "calls")?, count(&url, "deliveries")?);
+        let first = self.retention_pass(&url, today).await?;
+        let removed = (
+            before.0 - count(&url, "calls")?,
+            before.1 - count(&url, "deliveries")?,
+        );
+        let week = self.week(&url, today, sizes, &webhooks).await?;
         database.remove().await;
 
         let history = Row::new(
@@ -97,9 +97,9 @@ impl Bench {
             "retention: a day, then a simulated week",
             self.store(),
         )
-        .figure("first pass", first.took.as_secs_f64(), "s")
-        .figure("calls dropped", first.pruned.calls as f64, "")
-        .figure("deliveries deleted", first.pruned.deliveries as f64, "")
+        .figure("first pass", first.as_secs_f64(), "s")
+        .figure("calls removed", removed.0, "")
+        .figure("deliveries removed", removed.1, "")
         .figure("daily pass, median", week.median_pass.as_secs_f64(), "s")
         .figure("stored, day 0", week.sizes[0] / 1e6, "MB")
         .figure(
@@ -162,18 +162,6 @@ struct Live {
     claim_ms: f64,
 }
 
-/// Retention as the worker runs it (`Store::prune` until nothing is left),
-/// in this process, with a clock the scenario sets.
-struct Retention {
-    store: Store,
-    clock: Arc<SetClock>,
-}
-
-struct Pass {
-    took: Duration,
-    pruned: Pruned,
-}
-
 struct Week {
     sizes: Vec<f64>,
     median_pass: Duration,
@@ -187,44 +175,40 @@ impl Week {
     }
 }
 
-impl Retention {
-    async fn open(url: &str, now: UnixMs) -> anyhow::Result<Self> {
-        let clock = Arc::new(SetClock(AtomicI64::new(now.as_millis())));
-        let keyring = Keyring::parse(&[crate::process::SECRET_KEYS.to_owned()])?;
-        let store = Store::connect(url, keyring, clock.clone()).await?;
-        Ok(Self { store, clock })
-    }
-
-    /// One pass as of `now`: what it removed and how long it took.
-    async fn pass(&self, now: UnixMs) -> anyhow::Result<Pass> {
-        self.clock.0.store(now.as_millis(), Ordering::SeqCst);
-        let cutoffs = Cutoffs {
-            finished_before: UnixMs::from_millis(now.as_millis() - RETENTION),
-            recoverable_before: UnixMs::from_millis(now.as_millis() - RECOVERY),
-        };
-        let started = Instant::now();
-        let mut pruned = Pruned::default();
-        loop {
-            let batch = self.store.prune(cutoffs, 1000).await?;
-            if batch.total() == 0 {
-                break;
+impl Bench {
+    /// One retention pass of a worker as of the end of the day before
+    /// `day_end` (Unix ms), timed by its own histogram. The server's clock
+    /// is the real one: the retention it is given is shortened by how far
+    /// `day_end` lies ahead, which puts the cut-off where that day's would be.
+    async fn retention_pass(&self, url: &str, day_end: i64) -> anyhow::Result<Duration> {
+        const PASS: &str = "selki_retention_pass_duration_seconds";
+        // A minute less: the worker counts back from the newest stored
+        // call when that is older than its clock (the live load's, seconds
+        // ago), and the cut-off must reach the day's end.
+        let retention_ms = RETENTION - (day_end - now_ms()) - 60_000;
+        let mut args = self.server_args.clone();
+        args.extend(["--retention".to_owned(), format!("{retention_ms}ms")]);
+        let server = Server::start(&self.server, &args, url, Role::Worker)?;
+        let deadline = Instant::now() + self.sizes.limit;
+        let took = loop {
+            if let Ok((sum, count)) = histogram_totals(&server.metrics_addr, PASS).await {
+                if count >= 1.0 {
+                    break sum;
+                }
             }
-            pruned.calls += batch.calls;
-            pruned.deliveries += batch.deliveries;
-            pruned.events += batch.events;
-        }
-        Ok(Pass {
-            took: started.elapsed(),
-            pruned,
-        })
+            anyhow::ensure!(Instant::now() < deadline, "no retention pass in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        server.stop();
+        Ok(Duration::from_secs_f64(took))
     }
 
-    /// Each day: a day of traffic, retention at its end, VACUUM; the
-    /// stored size after each (the first before any).
+    /// Each day: a day of traffic, a retention pass as of its end, VACUUM;
+    /// the stored size after each (the first before any).
     async fn week(
         &self,
         url: &str,
-        today: UnixMs,
+        today: i64,
         sizes: Aged,
         webhooks: &[String],
     ) -> anyhow::Result<Week> {
@@ -232,9 +216,9 @@ impl Retention {
         let mut stored = vec![stored_bytes(url)?];
         let mut passes = Vec::new();
         for day in 0..sizes.week {
-            let start = today.as_millis() + day * DAY;
+            let start = today + day * DAY;
             generate_day(url, start, sizes.events_per_day, webhooks)?;
-            passes.push(self.pass(UnixMs::from_millis(start + DAY)).await?.took);
+            passes.push(self.retention_pass(url, start + DAY).await?);
             vacuum(url)?;
             stored.push(stored_bytes(url)?);
         }
@@ -253,19 +237,16 @@ fn vacuum(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A clock the scenario sets.
-#[derive(Debug)]
-struct SetClock(AtomicI64);
-
-impl Clock for SetClock {
-    fn now(&self) -> UnixMs {
-        UnixMs::from_millis(self.0.load(Ordering::SeqCst))
-    }
+#[allow(clippy::cast_precision_loss)]
+fn count(url: &str, table: &str) -> anyhow::Result<f64> {
+    Ok(psql(url, &format!("SELECT count(*) FROM {table}"))?.parse()?)
 }
 
 fn now_ms() -> i64 {
-    use selki_domain::SystemClock;
-    SystemClock.now().as_millis()
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A day of history starting at `start` (Unix ms): `events` events spread
