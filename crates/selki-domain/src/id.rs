@@ -161,26 +161,3 @@ impl fmt::Debug for OrganizationId {
         write!(f, "org:{}", self.0)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::EventId;
-    use crate::UnixMs;
-
-    #[test]
-    fn an_id_made_after_the_clock_stepped_back_a_day_carries_the_clocks_time() {
-        // Times of their own, so no other test's ids come between.
-        let day = 86_400_000;
-        let earlier = UnixMs::from_millis(1_600_000_000_000);
-        let later = EventId::at(UnixMs::from_millis(earlier.as_millis() + day));
-        let after_the_step = EventId::at(earlier);
-        assert!(after_the_step >= EventId::first_at(earlier));
-        assert!(after_the_step < EventId::first_at(UnixMs::from_millis(earlier.as_millis() + 1)));
-        assert!(later > after_the_step);
-        let within_a_second = EventId::at(UnixMs::from_millis(earlier.as_millis() - 500));
-        assert!(
-            within_a_second > after_the_step,
-            "a small step back keeps the order"
-        );
-    }
-}

@@ -1,11 +1,13 @@
 //! The domain types accept exactly what they should.
 
 use selki_domain::{
-    Clock as _, EndpointUrl, EventId, SystemClock, UrlPolicy, WebhookId, WebhookName,
+    Clock as _, EndpointUrl, EventId, SystemClock, UnixMs, UrlPolicy, WebhookId, WebhookName,
 };
 
+/// One test, not two: ids made at other times in between would break the
+/// order of ids made in a row (the generator is the process's).
 #[test]
-fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_parse_back() {
+fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_follow_a_clock_that_stepped_back() {
     let ids: Vec<WebhookId> = (0..10_000)
         .map(|_| WebhookId::at(SystemClock.now()))
         .collect();
@@ -18,6 +20,19 @@ fn ids_made_in_a_row_sort_in_the_order_they_were_made_and_parse_back() {
         assert!(text.starts_with("wh_") && text.len() == 29 && !text.contains('.'));
         assert_eq!(WebhookId::parse(&text), Ok(*id));
     }
+    // A clock a day back: the next id carries its time, not the last id's
+    // (an id's time says which day's partition holds its row).
+    let earlier = UnixMs::from_millis(1_600_000_000_000);
+    let later = EventId::at(UnixMs::from_millis(earlier.as_millis() + 86_400_000));
+    let after_the_step = EventId::at(earlier);
+    assert!(after_the_step >= EventId::first_at(earlier));
+    assert!(after_the_step < EventId::first_at(UnixMs::from_millis(earlier.as_millis() + 1)));
+    assert!(later > after_the_step);
+    let within_a_second = EventId::at(UnixMs::from_millis(earlier.as_millis() - 500));
+    assert!(
+        within_a_second > after_the_step,
+        "a small step back keeps the order"
+    );
 }
 
 #[test]
