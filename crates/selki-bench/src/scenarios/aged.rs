@@ -191,10 +191,10 @@ impl Bench {
         let server = Server::start(&self.server, &args, url, Role::Worker)?;
         let deadline = Instant::now() + self.sizes.limit;
         let took = loop {
-            if let Ok((sum, count)) = histogram_totals(&server.metrics_addr, PASS).await {
-                if count >= 1.0 {
-                    break sum;
-                }
+            if let Ok((sum, count)) = histogram_totals(&server.metrics_addr, PASS).await
+                && count >= 1.0
+            {
+                break sum;
             }
             anyhow::ensure!(Instant::now() < deadline, "no retention pass in time");
             tokio::time::sleep(Duration::from_millis(50)).await;
