@@ -116,35 +116,34 @@ impl Backend {
         Ok(())
     }
 
-    /// Retention's first step for a partitioned table: PostgreSQL makes
-    /// the coming days' partitions and drops the days wholly before
-    /// `before` (the rows dropped); SQLite's tables are not partitioned.
-    pub(crate) async fn drop_days(
+    /// Retention's first step: PostgreSQL makes the coming days'
+    /// partitions of calls and events; SQLite's tables are not partitioned.
+    pub(crate) async fn ensure_days(
         self,
         pool: &AnyPool,
-        t: crate::partitions::Partitioned,
         now: selki_domain::UnixMs,
-        before: selki_domain::UnixMs,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(), StoreError> {
         match self {
-            Self::Postgres => {
-                crate::partitions::ensure(pool, now).await?;
-                crate::partitions::drop_before(pool, t, before).await
-            }
-            Self::Sqlite => Ok(0),
+            Self::Postgres => crate::partitions::ensure(pool, now).await,
+            Self::Sqlite => Ok(()),
         }
     }
 
-    /// The tables whose old rows retention deletes one by one: SQLite's
-    /// whole table; PostgreSQL's partitions that are not days.
-    pub(crate) async fn row_pruned(
+    /// Retention's whole days of a partitioned table: PostgreSQL drops
+    /// those wholly before `before` and names the partitions left to prune
+    /// row by row; SQLite prunes its one table row by row.
+    pub(crate) async fn retire_days(
         self,
         pool: &AnyPool,
         t: crate::partitions::Partitioned,
-    ) -> Result<Vec<String>, StoreError> {
+        before: selki_domain::UnixMs,
+    ) -> Result<crate::partitions::Retired, StoreError> {
         match self {
-            Self::Postgres => crate::partitions::row_pruned(pool, t).await,
-            Self::Sqlite => Ok(vec![t.table.to_owned()]),
+            Self::Postgres => crate::partitions::retire(pool, t, before).await,
+            Self::Sqlite => Ok(crate::partitions::Retired {
+                dropped: 0,
+                row_pruned: vec![t.table.to_owned()],
+            }),
         }
     }
 

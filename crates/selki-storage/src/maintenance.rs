@@ -263,6 +263,7 @@ impl Store {
         };
         // Whole buckets only: those that ended before the cut-off.
         let rollup_cutoff = before.minus(BUCKET);
+        self.backend.ensure_days(&self.pool, self.now()).await?;
         let calls = self.prune_calls(before, limit).await?;
         let deliveries = self
             .prune_deliveries(statuses!(Succeeded, Cancelled), before, limit)
@@ -303,15 +304,11 @@ impl Store {
         })
     }
     async fn prune_calls(&self, before: UnixMs, limit: i64) -> Result<u64, StoreError> {
-        let now = self.now();
-        let mut pruned = (self.backend)
-            .drop_days(&self.pool, partitions::CALLS, now, before)
+        let retired = (self.backend)
+            .retire_days(&self.pool, partitions::CALLS, before)
             .await?;
-        for table in self
-            .backend
-            .row_pruned(&self.pool, partitions::CALLS)
-            .await?
-        {
+        let mut pruned = retired.dropped;
+        for table in retired.row_pruned {
             pruned += sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE id IN \
                  (SELECT id FROM {table} WHERE started_at < $1 LIMIT $2)"
@@ -354,15 +351,11 @@ impl Store {
     /// Events without deliveries, with their client ids (one transaction,
     /// so a client id is never left pointing at no event).
     async fn prune_events(&self, before: UnixMs, limit: i64) -> Result<u64, StoreError> {
-        let now = self.now();
-        let mut pruned = (self.backend)
-            .drop_days(&self.pool, partitions::EVENTS, now, before)
+        let retired = (self.backend)
+            .retire_days(&self.pool, partitions::EVENTS, before)
             .await?;
-        for table in self
-            .backend
-            .row_pruned(&self.pool, partitions::EVENTS)
-            .await?
-        {
+        let mut pruned = retired.dropped;
+        for table in retired.row_pruned {
             let old = format!(
                 "SELECT e.id FROM {table} e WHERE e.created_at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) \

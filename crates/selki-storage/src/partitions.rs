@@ -110,41 +110,42 @@ pub(crate) async fn ensure(pool: &AnyPool, now: UnixMs) -> Result<(), StoreError
     Ok(())
 }
 
-/// Drops the day partitions of `t` wholly older than `before`. Returns
-/// the rows dropped.
-pub(crate) async fn drop_before(
+/// What retention's partition step left to do row by row.
+pub(crate) struct Retired {
+    /// Rows dropped with whole partitions.
+    pub dropped: u64,
+    /// The partitions whose old rows are deleted one by one: the table
+    /// from before partitioning (until it can be dropped whole) and the
+    /// default.
+    pub row_pruned: Vec<String>,
+}
+
+/// Drops the day partitions of `t` wholly older than `before`, and names
+/// the partitions left to prune row by row.
+pub(crate) async fn retire(
     pool: &AnyPool,
     t: Partitioned,
     before: UnixMs,
-) -> Result<u64, StoreError> {
+) -> Result<Retired, StoreError> {
     let bound = floor_id(t, before);
-    let mut dropped = 0;
+    let mut retired = Retired {
+        dropped: 0,
+        row_pruned: Vec::new(),
+    };
     for part in partitions(pool, t).await? {
-        if part.to > bound {
-            continue;
-        }
         // Finished deliveries go first (retention deletes them in batches
         // before it comes back here): only the few events that deliveries
         // kept longer still need are carried over.
-        if t.table == EVENTS.table && finished_deliveries_remain(pool, &part).await? {
-            continue;
+        let droppable = part.to <= bound
+            && !(t.table == EVENTS.table && finished_deliveries_remain(pool, &part).await?);
+        if droppable {
+            retired.dropped += drop_partition(pool, t, &part).await?;
+        } else if part.from.is_none() {
+            retired.row_pruned.push(part.name);
         }
-        dropped += drop_partition(pool, t, &part).await?;
     }
-    Ok(dropped)
-}
-
-/// The partitions whose rows retention deletes one by one: the table from
-/// before partitioning (until it can be dropped whole) and the default.
-pub(crate) async fn row_pruned(pool: &AnyPool, t: Partitioned) -> Result<Vec<String>, StoreError> {
-    let mut names: Vec<String> = partitions(pool, t)
-        .await?
-        .into_iter()
-        .filter(|p| p.from.is_none())
-        .map(|p| p.name)
-        .collect();
-    names.push(format!("{}_default", t.table));
-    Ok(names)
+    retired.row_pruned.push(format!("{}_default", t.table));
+    Ok(retired)
 }
 
 fn floor_id(t: Partitioned, at: UnixMs) -> String {
