@@ -30,6 +30,7 @@ struct Inner {
     calls: Family<OutcomeLabel, Counter>,
     duration: Histogram,
     claim_duration: Histogram,
+    taken_fresh: Counter,
     retries: Counter,
     auto_disabled: Counter,
     pending: Gauge,
@@ -73,6 +74,13 @@ impl Metrics {
             "claim_duration_seconds",
             "Time of one claim of due deliveries",
             claim_duration.clone(),
+        );
+        // Against the calls made, the share that skipped the claim.
+        let taken_fresh = Counter::default();
+        registry.register(
+            "deliveries_taken_fresh",
+            "Fresh deliveries ingestion handed straight to this process's worker, unclaimed",
+            taken_fresh.clone(),
         );
         let retries = Counter::default();
         registry.register(
@@ -134,6 +142,7 @@ impl Metrics {
                 calls,
                 duration,
                 claim_duration,
+                taken_fresh,
                 retries,
                 auto_disabled,
                 pending,
@@ -159,6 +168,10 @@ impl Metrics {
 
     pub(crate) fn claimed(&self, took: std::time::Duration) {
         self.inner.claim_duration.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn taken_fresh(&self, count: usize) {
+        self.inner.taken_fresh.inc_by(count as u64);
     }
 
     pub(crate) fn retried(&self) {

@@ -170,10 +170,18 @@ impl Worker {
             lease: settings.lease,
         });
         let slots = Arc::new(Semaphore::new(settings.concurrency));
+        store.hand_fresh_deliveries_to(Arc::new(Fresh {
+            shared: shared.clone(),
+            slots: slots.clone(),
+            worker: settings.name.clone(),
+            lease: settings.lease,
+        }));
         // The loop stops only where it holds no claim: between a claim and
         // its hand-over nothing may be dropped.
         claim_loop(&store, &shared, &slots, &settings, &shutdown).await;
         tracing::info!(worker = %settings.name, "worker stopping: finishing calls in flight");
+        // What submissions under way reserved still comes, and is sent.
+        store.stop_handing_fresh_deliveries();
         // Every slot back means every call finished and handed its result on.
         let all = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
         let _ = slots.acquire_many(all).await;
@@ -236,6 +244,43 @@ async fn claim_loop(
                 () = shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// This worker as ingestion sees it: it takes fresh deliveries while it
+/// has a free slot and their webhook's lane has room, as a claim would.
+#[derive(Debug)]
+struct Fresh {
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    worker: String,
+    lease: Duration,
+}
+
+impl selki_storage::Intake for Fresh {
+    fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    fn reserve(&self, webhook: WebhookId, promised: usize) -> Option<OwnedSemaphorePermit> {
+        if !self.shared.has_room(webhook, promised) {
+            return None;
+        }
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    fn take(&self, fresh: Vec<(Claimed, OwnedSemaphorePermit)>) {
+        let shared = self.shared.clone();
+        shared.dispatcher.metrics().taken_fresh(fresh.len());
+        tokio::spawn(async move {
+            for (claimed, permit) in fresh {
+                shared.start(claimed, permit).await;
+            }
+        });
     }
 }
 
@@ -309,6 +354,19 @@ impl Shared {
             wants.push((webhook, u32::try_from(n).unwrap_or(u32::MAX)));
         }
         wants
+    }
+
+    /// Whether `webhook`'s lane takes `promised` + 1 more, as a claim
+    /// would ask for them.
+    fn has_room(&self, webhook: WebhookId, promised: usize) -> bool {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes.get(&webhook).map_or(promised, |lane| {
+            if lane.full {
+                usize::MAX
+            } else {
+                lane.held() + promised
+            }
+        }) < self.lane_cap()
     }
 
     fn any_lane_full(&self) -> bool {

@@ -253,7 +253,7 @@ impl Store {
         Ok(bodies)
     }
 
-    fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
+    pub(crate) fn target_from(&self, row: &AnyRow) -> Result<Target, StoreError> {
         let webhook_id = parsed("id", &text(row, "id")?, WebhookId::parse)?;
         let opened = self.live_secrets(row, webhook_id).and_then(|secrets| {
             Ok(Opened {
@@ -383,7 +383,7 @@ impl Leased {
     }
 }
 
-const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, enabled, \
+pub(crate) const TARGET_COLUMNS: &str = "id, url, headers, headers_sealed, headers_key_id, enabled, \
     retry_attempts, retry_delay_ms, \
     retry_exponential, retry_max_delay_ms, timeout_ms, secret, secret_key_id, previous_secret, \
     previous_secret_key_id, previous_secret_expires_at, destination, credential, credential_key_id, \

@@ -16,6 +16,7 @@ mod clock;
 mod dialect;
 mod error;
 mod group_commit;
+mod intake;
 mod keyring;
 mod limits;
 mod liveness;
@@ -42,6 +43,7 @@ use sqlx::AnyPool;
 pub use calls::{CallFilter, CallPage, StatusFilter};
 pub use dialect::Backend;
 pub use error::StoreError;
+pub use intake::Intake;
 pub use keyring::{DEVELOPMENT_KEY_ID, Keyring, KeyringError, Sealed};
 pub use liveness::{DEAD_AFTER, HEARTBEAT_EVERY, SoleWorker, Writes};
 pub use lookups::DeliveryPage;
@@ -92,6 +94,8 @@ pub struct Store {
     signals: Arc<signals::Signals>,
     /// Group commit of submissions; `None` in the clone its writers hold.
     group_commit: Option<Arc<group_commit::GroupCommit>>,
+    /// This process's worker, when it takes fresh deliveries directly.
+    intake: intake::IntakeSlot,
     /// Whether the database takes writes, for health.
     writability: Arc<liveness::Writability>,
     limits: Limits,
@@ -123,6 +127,7 @@ impl Store {
             clock,
             signals: Arc::new(signals::Signals::new(postgres_url)),
             group_commit: None,
+            intake: intake::IntakeSlot::default(),
             writability: Arc::new(liveness::Writability::new(started)),
             limits: Limits::default(),
             sqlite_path,

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use selki_domain::{EventFacts, EventId, OrganizationId, UnixMs, WebhookId};
+use selki_domain::{DeliveryId, EventFacts, EventId, OrganizationId, UnixMs, WebhookId};
 use selki_webhooks::{Event, EventData};
 use sqlx::{Any, Transaction};
 
@@ -51,7 +51,7 @@ impl Store {
         let mut subscribers: HashMap<OrganizationId, Vec<Subscriber>> = HashMap::new();
         for notice in &notices {
             if !subscribers.contains_key(&notice.organization) {
-                let loaded = load_subscribers(tx, notice.organization.as_str()).await?;
+                let loaded = load_subscribers(tx, notice.organization.as_str(), None).await?;
                 subscribers.insert(notice.organization.clone(), loaded);
             }
         }
@@ -71,6 +71,8 @@ impl Store {
             {
                 pending += u32::from(subscriber.enabled);
                 deliveries.push(NewDelivery {
+                    id: DeliveryId::at(now),
+                    leased: false,
                     event_id: *event_id,
                     organization: notice.organization.as_str(),
                     subscriber,
@@ -90,7 +92,7 @@ impl Store {
             insert_events(tx, chunk, now).await?;
         }
         for chunk in deliveries.chunks(DELIVERIES_PER_INSERT) {
-            insert_deliveries(tx, chunk, now).await?;
+            insert_deliveries(tx, chunk, now, None).await?;
         }
         self.notify_due_on_commit(tx).await?;
         Ok(true)

@@ -2,17 +2,22 @@
 //! transaction (several submissions share one through `group_commit`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use selki_domain::{
-    ContentFilter, DeliveryId, DeliveryStatus, EventId, EventTypes, UnixMs, WebhookId,
+    CallTrigger, Claimed, ContentFilter, DeliveryId, DeliveryStatus, EventId, EventTypes,
+    LeaseToken, Target, TargetState, UnixMs, WebhookId,
 };
 use sqlx::{Any, Transaction};
+use tokio::sync::OwnedSemaphorePermit;
 
+use crate::claims::TARGET_COLUMNS;
 use crate::liveness::WriteKind;
 use crate::sql::{int, opt_bytes, opt_text, parsed, placeholders, placeholders_with, text};
-use crate::{Accepted, NewEvent, Store, StoreError};
+use crate::{Accepted, Intake, NewEvent, Store, StoreError};
 
-/// Rows per multi-row INSERT: 10 and 5 parameters each, well under
+/// Rows per multi-row INSERT: 10 and 7 parameters each, well under
 /// SQLite's and PostgreSQL's parameter limits. A batch of events costs a
 /// handful of statements, not two per event.
 pub(crate) const EVENTS_PER_INSERT: usize = 100;
@@ -25,6 +30,10 @@ pub(crate) struct Subscriber {
     pub enabled: bool,
     /// `None` for the (common) webhook without one.
     filter: Option<ContentFilter>,
+    /// The webhook to send to, when loaded for a hand-over to this
+    /// process's worker: enabled, and with no rate limit (a limited
+    /// webhook's pace is set by its claims).
+    handable: Option<Arc<Target>>,
 }
 
 impl Subscriber {
@@ -59,12 +68,15 @@ impl Store {
 
     async fn try_submit(&self, events: &[NewEvent]) -> Result<Vec<Accepted>, StoreError> {
         let now = self.now();
+        let intake = self.intake.current();
+        let mut handover = intake.map(|intake| Handover::new(intake, now));
         let mut tx = self.begin().await?;
         let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
+        let opener = handover.as_ref().map(|_| self);
         for event in events {
             let org = event.organization.as_str();
             if !subscribers.contains_key(org) {
-                subscribers.insert(org, load_subscribers(&mut tx, org).await?);
+                subscribers.insert(org, load_subscribers(&mut tx, org, opener).await?);
             }
         }
         let mut accepted: Vec<Accepted> = Vec::with_capacity(events.len());
@@ -99,10 +111,16 @@ impl Store {
             let mut pending = 0;
             for subscriber in subscribers[org].iter().filter(|s| s.wants(event)) {
                 pending += u32::from(subscriber.enabled);
+                let id = DeliveryId::at(now);
+                let leased = handover
+                    .as_mut()
+                    .is_some_and(|h| h.reserve(id, event, event_id, subscriber));
                 deliveries.push(NewDelivery {
+                    id,
                     event_id,
                     organization: org,
                     subscriber,
+                    leased,
                 });
             }
             fresh.push((event, event_id, pending));
@@ -122,12 +140,13 @@ impl Store {
             insert_events(&mut tx, chunk, now).await?;
         }
         claim_client_ids(&mut tx, &fresh).await?;
+        let lease = handover.as_ref().map(Handover::lease);
         for chunk in deliveries.chunks(DELIVERIES_PER_INSERT) {
-            insert_deliveries(&mut tx, chunk, now).await?;
+            insert_deliveries(&mut tx, chunk, now, lease).await?;
         }
-        let due = accepted
-            .iter()
-            .any(|a| !a.duplicate && a.delivery_count > 0);
+        // Due for a claim: the pending deliveries not handed over.
+        let due = deliveries.iter().any(|d| d.subscriber.enabled && !d.leased);
+        drop(deliveries);
         if due {
             self.notify_due_on_commit(&mut tx).await?;
         }
@@ -135,15 +154,89 @@ impl Store {
         if due {
             self.announce_due_locally();
         }
+        if let Some(handover) = handover {
+            handover.hand_over();
+        }
         Ok(accepted)
     }
 }
 
 /// A delivery to create for a new event.
 pub(crate) struct NewDelivery<'a> {
+    pub id: DeliveryId,
     pub event_id: EventId,
     pub organization: &'a str,
     pub subscriber: &'a Subscriber,
+    /// Inserted already leased to this process's worker.
+    pub leased: bool,
+}
+
+/// One submission's deliveries for this process's worker: reserved while
+/// the transaction is built, handed over once it has committed (dropped
+/// with it on failure, which frees their places).
+struct Handover {
+    intake: Arc<dyn Intake>,
+    token: LeaseToken,
+    until: UnixMs,
+    promised: HashMap<WebhookId, usize>,
+    fresh: Vec<(Claimed, OwnedSemaphorePermit)>,
+}
+
+impl Handover {
+    fn new(intake: Arc<dyn Intake>, now: UnixMs) -> Self {
+        Self {
+            token: LeaseToken::new(intake.worker(), now),
+            until: now.plus(intake.lease()),
+            intake,
+            promised: HashMap::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    fn lease(&self) -> (&LeaseToken, UnixMs) {
+        (&self.token, self.until)
+    }
+
+    /// Whether the worker takes this delivery: if so it is inserted leased.
+    fn reserve(
+        &mut self,
+        id: DeliveryId,
+        event: &NewEvent,
+        event_id: EventId,
+        subscriber: &Subscriber,
+    ) -> bool {
+        let Some(target) = &subscriber.handable else {
+            return false;
+        };
+        let promised = self.promised.entry(target.webhook_id).or_default();
+        let Some(permit) = self.intake.reserve(target.webhook_id, *promised) else {
+            return false;
+        };
+        *promised += 1;
+        let claimed = Claimed {
+            delivery_id: id,
+            event_id,
+            event_type: event.event_type,
+            webhook_id: target.webhook_id,
+            organization: event.organization.clone(),
+            attempt: 1,
+            round_attempt: 1,
+            trigger: CallTrigger::Automatic,
+            body: event.body.clone(),
+            traceparent: event.traceparent.clone(),
+            lease: Some(self.token.clone()),
+            target: TargetState::Live(target.clone()),
+            pace: Duration::ZERO,
+        };
+        self.fresh.push((claimed, permit));
+        true
+    }
+
+    fn hand_over(self) {
+        if !self.fresh.is_empty() {
+            self.intake.take(self.fresh);
+        }
+    }
 }
 
 async fn find_duplicate(
@@ -176,21 +269,30 @@ async fn find_duplicate(
     }))
 }
 
+/// An organization's live webhooks; with `opener`, each also as a target
+/// to hand fresh deliveries over with.
 pub(crate) async fn load_subscribers(
     tx: &mut Transaction<'static, Any>,
     organization: &str,
+    opener: Option<&Store>,
 ) -> Result<Vec<Subscriber>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, event_types, enabled, content_filter FROM webhooks \
-         WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id",
-    )
-    .bind(organization.to_owned())
-    .fetch_all(&mut **tx)
-    .await?;
+    let columns = match opener {
+        Some(_) => TARGET_COLUMNS,
+        None => "id, enabled",
+    };
+    let sql = format!(
+        "SELECT event_types, content_filter, {columns} FROM webhooks \
+         WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(organization.to_owned())
+        .fetch_all(&mut **tx)
+        .await?;
     rows.iter()
         .map(|row| {
             let bits = u32::try_from(int(row, "event_types")?).unwrap_or(0);
             Ok(Subscriber {
+                handable: opener.and_then(|store| handable(store, row)),
                 // Only written back into deliveries: kept as the stored text.
                 id: text(row, "id")?,
                 event_types: EventTypes::from_bits(bits)
@@ -261,17 +363,20 @@ async fn claim_client_ids(
     Ok(())
 }
 
+/// Inserts `deliveries`; those marked leased under `lease` (the token and
+/// its end), the others free for any worker's claim.
 pub(crate) async fn insert_deliveries(
     tx: &mut Transaction<'static, Any>,
     deliveries: &[NewDelivery<'_>],
     now: UnixMs,
+    lease: Option<(&LeaseToken, UnixMs)>,
 ) -> Result<(), StoreError> {
     // `now` is the last parameter: created, updated and first due at once.
-    let now_param = format!(", 0, ${0}, ${0}, ${0}", deliveries.len() * 5 + 1);
+    let now_param = format!(", 0, ${0}, ${0}, ${0}", deliveries.len() * 7 + 1);
     let sql = format!(
         "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, \
-         attempts, next_attempt_at, created_at, updated_at) VALUES {}",
-        placeholders_with(deliveries.len(), 5, &now_param)
+         lease_until, leased_by, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+        placeholders_with(deliveries.len(), 7, &now_param)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for d in deliveries {
@@ -280,12 +385,15 @@ pub(crate) async fn insert_deliveries(
         } else {
             DeliveryStatus::Skipped
         };
+        let lease = lease.filter(|_| d.leased);
         query = query
-            .bind(DeliveryId::at(now).to_string())
+            .bind(d.id.to_string())
             .bind(d.event_id.to_string())
             .bind(d.subscriber.id.clone())
             .bind(d.organization.to_owned())
-            .bind(status.as_str());
+            .bind(status.as_str())
+            .bind(lease.map(|(_, until)| until.as_millis()))
+            .bind(lease.map(|(token, _)| token.as_str().to_owned()));
     }
     query.bind(now.as_millis()).execute(&mut **tx).await?;
     Ok(())
@@ -314,4 +422,11 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The webhook of `row` as a target for a hand-over, if it may take one. A
+/// row that cannot be read is left to the claim, which reports it.
+fn handable(store: &Store, row: &sqlx::any::AnyRow) -> Option<Arc<Target>> {
+    let target = store.target_from(row).ok()?;
+    (target.enabled && !target.limits.is_limited()).then(|| Arc::new(target))
 }

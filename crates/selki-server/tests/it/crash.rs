@@ -192,6 +192,57 @@ async fn a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young(db: &Db) {
     );
     server.finish().await;
 }
+/// A process that serves the API and delivers takes its fresh deliveries
+/// straight from ingestion, leased to itself. SIGKILLed while their calls
+/// hang, it leaves those leases behind: another worker delivers them
+/// within seconds (not the 120 s lease), every event, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_deliveries_a_dead_process_took_for_itself_go_to_another_worker() {
+    let lease = ["--lease", "120s", "--request-timeout", "5s"];
+    let mut flags = lease.to_vec();
+    flags.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let Some(mut server) = TestServer::delivering(Db::Postgres, &flags).await else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    receiver.answer(&[], Answer::Hang);
+    hook(&server, "acme", &receiver.url("/"), retry(3, 1)).await;
+    let events: HashSet<String> = submit(&server, "acme", 5).await.into_iter().collect();
+    receiver.take(5, WITHIN).await;
+    let text = scrape(server.process.metrics.as_ref().expect("metrics")).await;
+    assert_eq!(
+        metric(&text, "selki_deliveries_taken_fresh_total"),
+        5.0,
+        "all five skipped the claim"
+    );
+    receiver.answer(&[], Answer::Ok);
+    let _worker = server
+        .spawn_more(
+            &lease
+                .iter()
+                .copied()
+                .chain(["--role", "worker"])
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    let killed = Instant::now();
+    let mut api = DELIVERING.to_vec();
+    api.extend(["--role", "api"]);
+    server.replace(Launch::args(&api)).await;
+    let again = receiver.take_up_to(5, WITHIN).await;
+    assert_eq!(
+        again.iter().map(|r| r.event_id()).collect::<HashSet<_>>(),
+        events,
+        "after {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        killed.elapsed()
+    );
+    server.finish().await;
+}
 
 /// 2,000 events to 3 webhooks, the server SIGKILLed halfway: only calls in
 /// flight or answered just before the kill are made again.

@@ -2,6 +2,7 @@
 //! PostgreSQL, each on a fresh database.
 
 mod claims;
+mod handover;
 mod harness;
 mod partitions;
 mod scenarios;
