@@ -3,7 +3,7 @@
 //! share one PostgreSQL database: leases keep them apart, and a dead
 //! worker's leases run out so another delivers its claims.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,6 +73,10 @@ pub struct Worker {
 struct Shared {
     dispatcher: Dispatcher,
     lanes: Mutex<HashMap<WebhookId, Lane>>,
+    /// Webhooks with due deliveries waiting in the database, as of the
+    /// last claim round (or a fresh one turned away since): their fresh
+    /// deliveries queue behind those, not ahead of them.
+    backlogged: Mutex<HashSet<WebhookId>>,
     /// A full lane has drained enough to be claimed for again.
     freed: Notify,
     results: mpsc::Sender<Attempt>,
@@ -164,6 +168,7 @@ impl Worker {
         let shared = Arc::new(Shared {
             dispatcher,
             lanes: Mutex::new(HashMap::new()),
+            backlogged: Mutex::new(HashSet::new()),
             freed: Notify::new(),
             results,
             per_webhook: settings.per_webhook.max(1),
@@ -267,10 +272,16 @@ impl selki_storage::Intake for Fresh {
     }
 
     fn reserve(&self, webhook: WebhookId, promised: usize) -> Option<OwnedSemaphorePermit> {
-        if !self.shared.has_room(webhook, promised) {
-            return None;
+        let permit = self
+            .shared
+            .takes_fresh(webhook, promised)
+            .then(|| self.slots.clone().try_acquire_owned().ok())
+            .flatten();
+        if permit.is_none() {
+            // Queued for a claim: the ones after it must not overtake it.
+            self.shared.backlogged(webhook);
         }
-        self.slots.clone().try_acquire_owned().ok()
+        permit
     }
 
     fn take(&self, fresh: Vec<(Claimed, OwnedSemaphorePermit)>) {
@@ -301,6 +312,8 @@ async fn claim(
     let due = store.due_webhooks().await?;
     let wants = shared.wants(&due, room, settings.batch);
     if wants.is_empty() {
+        // Due and left out: every one of them has a full lane.
+        shared.set_backlog(due.into_iter().collect());
         return Ok(Claim {
             deliveries: Vec::new(),
             more: false,
@@ -313,10 +326,22 @@ async fn claim(
     for d in &deliveries {
         *got.entry(d.webhook_id).or_default() += 1;
     }
-    // A webhook that gave all that was asked may have more.
+    // A webhook that gave all that was asked may have more, and so may one
+    // left out for a full lane.
+    let asked: HashMap<WebhookId, u32> = wants.iter().copied().collect();
+    let backlog: HashSet<WebhookId> = due
+        .iter()
+        .filter(|w| {
+            asked
+                .get(w)
+                .is_none_or(|n| got.get(w).copied().unwrap_or(0) >= *n)
+        })
+        .copied()
+        .collect();
     let more = wants
         .iter()
         .any(|(w, n)| got.get(w).copied().unwrap_or(0) >= *n);
+    shared.set_backlog(backlog);
     Ok(Claim { deliveries, more })
 }
 
@@ -356,9 +381,15 @@ impl Shared {
         wants
     }
 
-    /// Whether `webhook`'s lane takes `promised` + 1 more, as a claim
-    /// would ask for them.
-    fn has_room(&self, webhook: WebhookId, promised: usize) -> bool {
+    /// Whether a fresh delivery of `webhook` may skip the claim: none of
+    /// its due deliveries waits in the database, and its lane takes
+    /// `promised` + 1 more, as a claim would ask for them.
+    fn takes_fresh(&self, webhook: WebhookId, promised: usize) -> bool {
+        let backlogged = self.backlogged.lock().unwrap_or_else(|e| e.into_inner());
+        if backlogged.contains(&webhook) {
+            return false;
+        }
+        drop(backlogged);
         let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         lanes.get(&webhook).map_or(promised, |lane| {
             if lane.full {
@@ -367,6 +398,19 @@ impl Shared {
                 lane.held() + promised
             }
         }) < self.lane_cap()
+    }
+
+    fn backlogged(&self, webhook: WebhookId) {
+        let mut backlogged = self.backlogged.lock().unwrap_or_else(|e| e.into_inner());
+        backlogged.insert(webhook);
+    }
+
+    /// What a claim round saw. Replaced, not merged: a webhook turned away
+    /// by a submission that then failed must not stay backlogged. (One
+    /// turned away while the round ran may be overtaken by a few fresh
+    /// deliveries until the next round: deliveries are not ordered.)
+    fn set_backlog(&self, backlog: HashSet<WebhookId>) {
+        *self.backlogged.lock().unwrap_or_else(|e| e.into_inner()) = backlog;
     }
 
     fn any_lane_full(&self) -> bool {
