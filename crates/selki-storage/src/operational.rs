@@ -51,7 +51,7 @@ impl Store {
         let mut subscribers: HashMap<OrganizationId, Vec<Subscriber>> = HashMap::new();
         for notice in &notices {
             if !subscribers.contains_key(&notice.organization) {
-                let loaded = load_subscribers(tx, notice.organization.as_str(), None).await?;
+                let loaded = load_subscribers(tx, notice.organization.as_str(), false).await?;
                 subscribers.insert(notice.organization.clone(), loaded);
             }
         }

@@ -2,13 +2,14 @@
 //! transaction (several submissions share one through `group_commit`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use selki_domain::{
     CallTrigger, Claimed, ContentFilter, DeliveryId, DeliveryStatus, EventId, EventTypes,
     LeaseToken, Target, TargetState, UnixMs, WebhookId,
 };
+use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -30,10 +31,28 @@ pub(crate) struct Subscriber {
     pub enabled: bool,
     /// `None` for the (common) webhook without one.
     filter: Option<ContentFilter>,
-    /// The webhook to send to, when loaded for a hand-over to this
-    /// process's worker: enabled, and with no rate limit (a limited
-    /// webhook's pace is set by its claims).
-    handable: Option<Arc<Target>>,
+    /// Its row with the target's columns, when loaded for a hand-over to
+    /// this process's worker.
+    row: Option<AnyRow>,
+    /// The target, opened from `row` the first time a delivery of this
+    /// webhook is handed over: a webhook that takes none of a submission's
+    /// events costs no decryption.
+    handable: OnceLock<Option<Arc<Target>>>,
+}
+
+impl Subscriber {
+    /// The webhook to hand a delivery to this process's worker with:
+    /// enabled, and with no rate limit (a limited webhook's pace is set by
+    /// its claims). A row that cannot be read is left to the claim, which
+    /// reports it.
+    fn handable(&self, store: &Store) -> Option<&Arc<Target>> {
+        self.handable
+            .get_or_init(|| {
+                let target = store.target_from(self.row.as_ref()?).ok()?;
+                (target.enabled && !target.limits.is_limited()).then(|| Arc::new(target))
+            })
+            .as_ref()
+    }
 }
 
 impl Subscriber {
@@ -72,11 +91,11 @@ impl Store {
         let mut handover = intake.map(|intake| Handover::new(intake, now));
         let mut tx = self.begin().await?;
         let mut subscribers: HashMap<&str, Vec<Subscriber>> = HashMap::new();
-        let opener = handover.as_ref().map(|_| self);
+        let with_targets = handover.is_some();
         for event in events {
             let org = event.organization.as_str();
             if !subscribers.contains_key(org) {
-                subscribers.insert(org, load_subscribers(&mut tx, org, opener).await?);
+                subscribers.insert(org, load_subscribers(&mut tx, org, with_targets).await?);
             }
         }
         let mut accepted: Vec<Accepted> = Vec::with_capacity(events.len());
@@ -114,7 +133,7 @@ impl Store {
                 let id = DeliveryId::at(now);
                 let leased = handover
                     .as_mut()
-                    .is_some_and(|h| h.reserve(id, event, event_id, subscriber));
+                    .is_some_and(|h| h.reserve(self, id, event, event_id, subscriber));
                 deliveries.push(NewDelivery {
                     id,
                     event_id,
@@ -200,12 +219,16 @@ impl Handover {
     /// Whether the worker takes this delivery: if so it is inserted leased.
     fn reserve(
         &mut self,
+        store: &Store,
         id: DeliveryId,
         event: &NewEvent,
         event_id: EventId,
         subscriber: &Subscriber,
     ) -> bool {
-        let Some(target) = &subscriber.handable else {
+        if !subscriber.enabled {
+            return false;
+        }
+        let Some(target) = subscriber.handable(store) else {
             return false;
         };
         let promised = self.promised.entry(target.webhook_id).or_default();
@@ -269,16 +292,16 @@ async fn find_duplicate(
     }))
 }
 
-/// An organization's live webhooks; with `opener`, each also as a target
-/// to hand fresh deliveries over with.
+/// An organization's live webhooks; `with_targets`, each with the columns
+/// of its target, to hand fresh deliveries over with.
 pub(crate) async fn load_subscribers(
     tx: &mut Transaction<'static, Any>,
     organization: &str,
-    opener: Option<&Store>,
+    with_targets: bool,
 ) -> Result<Vec<Subscriber>, StoreError> {
-    let columns = match opener {
-        Some(_) => TARGET_COLUMNS,
-        None => "id, enabled",
+    let columns = match with_targets {
+        true => TARGET_COLUMNS,
+        false => "id, enabled",
     };
     let sql = format!(
         "SELECT event_types, content_filter, {columns} FROM webhooks \
@@ -288,20 +311,21 @@ pub(crate) async fn load_subscribers(
         .bind(organization.to_owned())
         .fetch_all(&mut **tx)
         .await?;
-    rows.iter()
+    rows.into_iter()
         .map(|row| {
-            let bits = u32::try_from(int(row, "event_types")?).unwrap_or(0);
+            let bits = u32::try_from(int(&row, "event_types")?).unwrap_or(0);
             Ok(Subscriber {
-                handable: opener.and_then(|store| handable(store, row)),
                 // Only written back into deliveries: kept as the stored text.
-                id: text(row, "id")?,
+                id: text(&row, "id")?,
                 event_types: EventTypes::from_bits(bits)
                     .ok_or_else(|| StoreError::Corrupt("event_types".into()))?,
-                enabled: int(row, "enabled")? != 0,
-                filter: match opt_text(row, "content_filter")? {
+                enabled: int(&row, "enabled")? != 0,
+                filter: match opt_text(&row, "content_filter")? {
                     None => None,
-                    Some(_) => Some(crate::alerting::filter_from(row)?),
+                    Some(_) => Some(crate::alerting::filter_from(&row)?),
                 },
+                row: with_targets.then_some(row),
+                handable: OnceLock::new(),
             })
         })
         .collect()
@@ -422,11 +446,4 @@ impl Store {
             })
             .collect()
     }
-}
-
-/// The webhook of `row` as a target for a hand-over, if it may take one. A
-/// row that cannot be read is left to the claim, which reports it.
-fn handable(store: &Store, row: &sqlx::any::AnyRow) -> Option<Arc<Target>> {
-    let target = store.target_from(row).ok()?;
-    (target.enabled && !target.limits.is_limited()).then(|| Arc::new(target))
 }
