@@ -311,14 +311,7 @@ async fn claim(
 ) -> Result<Claim, selki_storage::StoreError> {
     let due = store.due_webhooks().await?;
     let wants = shared.wants(&due, room, settings.batch);
-    if wants.is_empty() {
-        // Due and left out: every one of them has a full lane.
-        shared.set_backlog(due.into_iter().collect());
-        return Ok(Claim {
-            deliveries: Vec::new(),
-            more: false,
-        });
-    }
+    // Nothing wanted asks the database nothing.
     let deliveries = store
         .claim_due(&settings.name, settings.lease, &wants)
         .await?;
@@ -330,17 +323,14 @@ async fn claim(
     // left out for a full lane.
     let asked: HashMap<WebhookId, u32> = wants.iter().copied().collect();
     let backlog: HashSet<WebhookId> = due
-        .iter()
+        .into_iter()
         .filter(|w| {
             asked
                 .get(w)
                 .is_none_or(|n| got.get(w).copied().unwrap_or(0) >= *n)
         })
-        .copied()
         .collect();
-    let more = wants
-        .iter()
-        .any(|(w, n)| got.get(w).copied().unwrap_or(0) >= *n);
+    let more = wants.iter().any(|(w, _)| backlog.contains(w));
     shared.set_backlog(backlog);
     Ok(Claim { deliveries, more })
 }

@@ -165,7 +165,6 @@ impl Store {
         }
         // Due for a claim: the pending deliveries not handed over.
         let due = deliveries.iter().any(|d| d.subscriber.enabled && !d.leased);
-        drop(deliveries);
         if due {
             self.notify_due_on_commit(&mut tx).await?;
         }

@@ -192,6 +192,7 @@ async fn a_server_whose_clock_runs_a_month_ahead_prunes_nothing_young(db: &Db) {
     );
     server.finish().await;
 }
+
 /// A process that serves the API and delivers takes its fresh deliveries
 /// straight from ingestion, leased to itself. SIGKILLed while their calls
 /// hang, it leaves those leases behind: another worker delivers them

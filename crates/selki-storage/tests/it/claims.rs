@@ -54,6 +54,28 @@ pub(crate) async fn claim(
     store.claim_due(worker, LEASE, &wants).await
 }
 
+/// Records a first-attempt success for each of `claimed`.
+pub(crate) async fn succeed(store: &selki_storage::Store, claimed: &[Claimed]) {
+    let done: Vec<_> = claimed
+        .iter()
+        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
+        .collect();
+    store
+        .record_attempts(&done, Health::default())
+        .await
+        .expect("record");
+}
+
+/// A webhook of `organization` for clicks, at most 4 calls in flight.
+pub(crate) fn limited_webhook(organization: &str) -> selki_storage::NewWebhook {
+    let mut new = new_webhook(organization, &[CLICKED], true);
+    new.limits = selki_domain::DeliveryLimits {
+        per_second: None,
+        in_flight: std::num::NonZeroU32::new(4),
+    };
+    new
+}
+
 pub(crate) fn attempt(claimed: &Claimed, outcome: CallOutcome, next: Next) -> Attempt {
     Attempt {
         claimed: claimed.clone(),
@@ -376,24 +398,16 @@ async fn retention_prunes_old_calls_and_finished_deliveries_but_keeps_recoverabl
 /// A limited webhook's claims leave rows in `in_flight` that only its next
 /// claim sweeps; once it is deleted there is none, so retention does.
 async fn retention_sweeps_the_in_flight_rows_a_deleted_limited_webhook_left(t: &TestStore) {
-    let mut new = new_webhook("acme", &[CLICKED], true);
-    new.limits = selki_domain::DeliveryLimits {
-        per_second: None,
-        in_flight: std::num::NonZeroU32::new(4),
-    };
-    let webhook = t.store.create_webhook(&new).await.expect("create");
+    let webhook = t
+        .store
+        .create_webhook(&limited_webhook("acme"))
+        .await
+        .expect("create");
     let batch: Vec<_> = (0..3).map(|i| event("acme", CLICKED, None, i)).collect();
     t.store.submit_events(&batch).await.expect("submit");
     let claimed = claim(&t.store, "w1", 10).await.expect("claim");
     assert_eq!(claimed.len(), 3);
-    let done: Vec<_> = claimed
-        .iter()
-        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
-        .collect();
-    t.store
-        .record_attempts(&done, Health::default())
-        .await
-        .expect("record");
+    succeed(&t.store, &claimed).await;
     assert!(
         t.store
             .delete_webhook(&Scope::All, webhook.webhook.id)

@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use selki_domain::{CallOutcome, Claimed, DeliveryId, DeliveryStatus, Health, Next, WebhookId};
+use selki_domain::{Claimed, DeliveryId, DeliveryStatus, WebhookId};
 use selki_storage::Intake;
 use selki_webhooks::EventType;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::claims::{attempt, claim};
+use crate::claims::{claim, limited_webhook, setup, succeed};
 use crate::harness::TestStore;
 use crate::scenarios::{event, new_webhook};
 
@@ -81,6 +81,13 @@ async fn submit(t: &TestStore, events: u8) {
     t.store.submit_events(&batch).await.expect("submit");
 }
 
+async fn create(t: &TestStore, enabled: bool) {
+    t.store
+        .create_webhook(&new_webhook("acme", &[CLICKED], enabled))
+        .await
+        .expect("create");
+}
+
 fn ids(claimed: &[Claimed]) -> HashSet<DeliveryId> {
     claimed.iter().map(|c| c.delivery_id).collect()
 }
@@ -113,14 +120,7 @@ async fn fresh_deliveries_are_inserted_leased_to_this_process_and_handed_over_on
             .is_empty(),
         "leased to this process: no other worker claims them"
     );
-    let done: Vec<_> = taken
-        .iter()
-        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
-        .collect();
-    t.store
-        .record_attempts(&done, Health::default())
-        .await
-        .expect("record");
+    succeed(&t.store, &taken).await;
     for c in &taken {
         let statuses = t.store.delivery_statuses(c.event_id).await.expect("read");
         assert_eq!(
@@ -134,11 +134,7 @@ async fn a_handed_over_delivery_whose_worker_died_is_claimed_once_its_lease_runs
     t: &TestStore,
 ) {
     let intake = TestIntake::installed(t, 100, 100);
-    t.store
-        .create_webhook(&new_webhook("acme", &[CLICKED], true))
-        .await
-        .expect("create");
-    submit(t, 4).await;
+    setup(t, 4).await;
     // The process died with them: nothing is due until the lease ends.
     let handed = intake.taken();
     assert_eq!(handed.len(), 4);
@@ -152,14 +148,7 @@ async fn a_handed_over_delivery_whose_worker_died_is_claimed_once_its_lease_runs
         "never sent, never counted"
     );
     // The dead process's lease no longer counts: its late record is refused.
-    let late: Vec<_> = handed
-        .iter()
-        .map(|c| attempt(c, CallOutcome::Success, Next::Succeeded))
-        .collect();
-    t.store
-        .record_attempts(&late, Health::default())
-        .await
-        .expect("record");
+    succeed(&t.store, &handed).await;
     let statuses = t
         .store
         .delivery_statuses(handed[0].event_id)
@@ -172,10 +161,7 @@ async fn fresh_deliveries_beyond_the_workers_room_wait_for_a_claim(t: &TestStore
     // Room for 2 of one webhook's (its lane), 3 in all (the worker's slots).
     let intake = TestIntake::installed(t, 3, 2);
     for _ in 0..2 {
-        t.store
-            .create_webhook(&new_webhook("acme", &[CLICKED], true))
-            .await
-            .expect("create");
+        create(t, true).await;
     }
     submit(t, 5).await;
     let handed = intake.taken();
@@ -191,16 +177,12 @@ async fn fresh_deliveries_beyond_the_workers_room_wait_for_a_claim(t: &TestStore
 
 async fn rate_limited_and_disabled_webhooks_are_never_handed_fresh_deliveries(t: &TestStore) {
     let intake = TestIntake::installed(t, 100, 100);
-    let mut limited = new_webhook("acme", &[CLICKED], true);
-    limited.limits = selki_domain::DeliveryLimits {
-        per_second: None,
-        in_flight: std::num::NonZeroU32::new(4),
-    };
-    let limited = t.store.create_webhook(&limited).await.expect("create");
-    t.store
-        .create_webhook(&new_webhook("acme", &[CLICKED], false))
+    let limited = t
+        .store
+        .create_webhook(&limited_webhook("acme"))
         .await
         .expect("create");
+    create(t, false).await;
     submit(t, 2).await;
     assert!(intake.taken().is_empty(), "{:?}", intake.taken());
     // Its pace is kept by its claims.
@@ -211,10 +193,7 @@ async fn rate_limited_and_disabled_webhooks_are_never_handed_fresh_deliveries(t:
 
 async fn a_refused_submission_hands_nothing_over_and_frees_the_places_it_reserved(t: &TestStore) {
     let intake = TestIntake::installed(t, 10, 10);
-    t.store
-        .create_webhook(&new_webhook("acme", &[CLICKED], true))
-        .await
-        .expect("create");
+    create(t, true).await;
     t.store
         .submit_events(&[event("acme", CLICKED, Some("x"), 1)])
         .await
@@ -236,12 +215,8 @@ async fn a_refused_submission_hands_nothing_over_and_frees_the_places_it_reserve
 
 async fn once_the_worker_stops_taking_them_fresh_deliveries_wait_for_a_claim(t: &TestStore) {
     let intake = TestIntake::installed(t, 100, 100);
-    t.store
-        .create_webhook(&new_webhook("acme", &[CLICKED], true))
-        .await
-        .expect("create");
     t.store.stop_handing_fresh_deliveries();
-    submit(t, 2).await;
+    setup(t, 2).await;
     assert!(intake.taken().is_empty());
     assert_eq!(claim(&t.store, "w2", 10).await.expect("claim").len(), 2);
 }
